@@ -1,0 +1,260 @@
+"""Activity names, inputs, outputs and error types: the contract workflows call, free of any I/O import."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.money import Money
+from domain.order import Address, PaymentDetails, PaymentMethod
+from domain.view import OrderView
+
+# Activity names. Workflows refer to activities by these, so renaming an implementation never breaks history.
+CAPTURE_PAYMENT = "capture_payment"
+RECORD_PAYMENT = "record_payment"
+RESERVE_STOCK = "reserve_stock"
+RELEASE_STOCK = "release_stock"
+SHIP_STOCK = "ship_stock"
+PERFORM_WAREHOUSE_TASK = "perform_warehouse_task"
+OPEN_WAREHOUSE_TASK = "open_warehouse_task"
+CLOSE_WAREHOUSE_TASK = "close_warehouse_task"
+CREATE_SHIPMENT = "create_shipment"
+RECORD_SHIPMENT = "record_shipment"
+TRACK_SHIPMENT = "track_shipment"
+SEND_EMAIL = "send_email"
+PROJECT_ORDER = "project_order"
+RECORD_FEEDBACK = "record_feedback"
+
+
+class ErrorType(StrEnum):
+    """`ApplicationError.type` of business failures: non-retryable, handled by the workflow, never a crash."""
+
+    PAYMENT_DECLINED = "PaymentDeclined"
+    UNKNOWN_SKU = "UnknownSku"
+    NOTHING_RESERVED = "NothingReserved"
+
+
+# --- payments -------------------------------------------------------------------------------------------------
+
+
+class CapturePayment(BaseModel):
+    """Charge the customer now (card, PayPal) through the gateway; idempotent by `order_id`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    payment: PaymentDetails
+    amount: Money
+
+
+class RecordPayment(BaseModel):
+    """Book money that arrived outside the gateway: a bank transfer, an invoice paid, cash at the door."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    method: PaymentMethod
+    amount: Money
+    reference: str | None = None
+
+
+class PaymentCaptured(BaseModel):
+    """The money is ours: the gateway's reference and when it was taken."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gateway_reference: str
+    amount: Money
+    captured_at: datetime
+
+
+# --- inventory ------------------------------------------------------------------------------------------------
+
+
+class StockLine(BaseModel):
+    """A SKU and how many units of it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: int = Field(ge=1)
+
+
+class ReserveStock(BaseModel):
+    """Set aside every line of an order in one go, or nothing at all."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    warehouse: str
+    lines: list[StockLine]
+
+
+class Reservation(BaseModel):
+    """Whether the order's stock is set aside; when not, which SKUs are short."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reserved: bool
+    short_skus: list[str] = Field(default_factory=list)
+
+
+class StockRelease(BaseModel):
+    """Give an order's reserved stock back (cancellation) or hand it to the carrier (shipment)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+
+
+class StockMoved(BaseModel):
+    """How many units moved; zero when an earlier attempt already moved them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    units: int
+
+
+# --- warehouse ------------------------------------------------------------------------------------------------
+
+
+class TaskKind(StrEnum):
+    """The warehouse's two jobs per order."""
+
+    PICK = "pick"
+    PACK = "pack"
+
+
+class WarehouseTask(BaseModel):
+    """A pick or pack job for one order; `duration` is how long the simulated warehouse takes in auto mode."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    kind: TaskKind
+    duration: timedelta = timedelta(0)
+    done_by: str | None = None
+
+
+class TaskState(BaseModel):
+    """Where a warehouse task stands."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: int
+    status: str
+
+
+# --- shipping -------------------------------------------------------------------------------------------------
+
+
+class CreateShipment(BaseModel):
+    """Buy a label from the sandbox carrier for the order's parcel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    address: Address
+
+
+class RecordShipment(BaseModel):
+    """The operator shipped with a carrier of their own; remember the tracking number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    carrier: str
+    tracking: str
+
+
+class Label(BaseModel):
+    """A shipping label: carrier and tracking number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    carrier: str
+    tracking: str
+    created_at: datetime
+
+
+class TrackShipment(BaseModel):
+    """Ask the carrier where the parcel is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    tracking: str
+
+
+class TrackingEvent(BaseModel):
+    """One scan of the parcel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: str
+    at: datetime
+
+
+class Tracking(BaseModel):
+    """Everything the carrier knows about a parcel so far."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: list[TrackingEvent]
+    delivered: bool
+
+
+# --- notifications --------------------------------------------------------------------------------------------
+
+
+class EmailKind(StrEnum):
+    """The emails an order sends; each at most once per order."""
+
+    ORDER_CONFIRMATION = "order_confirmation"
+    PAYMENT_DECLINED = "payment_declined"
+    PAYMENT_EXPIRED = "payment_expired"
+    SHIPPED = "shipped"
+    COMPLETED = "completed"
+    SURVEY = "survey"
+
+
+class SendEmail(BaseModel):
+    """Email the customer about the order as it stands in `order`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EmailKind
+    order: OrderView
+
+
+class EmailSent(BaseModel):
+    """The email's Message-ID, and whether an earlier attempt had already sent it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    already_sent: bool = False
+
+
+# --- orders read model ----------------------------------------------------------------------------------------
+
+
+class ProjectOrder(BaseModel):
+    """Write the order's current view into the read model that lists and reports use."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order: OrderView
+
+
+class RecordFeedback(BaseModel):
+    """Keep the customer's rating and comment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = None
+    at: datetime

@@ -1,0 +1,1 @@
+"""The shop's vocabulary: pure, deterministic models and rules that workflows may use."""

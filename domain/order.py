@@ -1,0 +1,255 @@
+"""The order as a channel hands it to us: customer, address, lines, payment, with the checks a shop makes at the door."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain.money import CurrencyMismatch, Money
+
+# Deliberately simple: a real address has one @, a dot in the domain and no spaces. Deliverability is the
+# mail server's job, not ours.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SKU = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
+
+
+class Channel(StrEnum):
+    """Where an order came from."""
+
+    WEB = "web"
+    MARKETPLACE = "marketplace"
+    POS = "pos"
+    PHONE = "phone"
+    SPREADSHEET = "spreadsheet"
+
+
+class PaymentMethod(StrEnum):
+    """How the customer pays; decides whether payment is captured at once, awaited or collected at the door."""
+
+    CARD = "card"
+    PAYPAL = "paypal"
+    BANK_TRANSFER = "bank_transfer"
+    INVOICE = "invoice"
+    CASH_ON_DELIVERY = "cash_on_delivery"
+
+    @property
+    def captures_at_once(self) -> bool:
+        """Card and PayPal are charged the moment the order is placed."""
+        return self in (PaymentMethod.CARD, PaymentMethod.PAYPAL)
+
+    @property
+    def waits_for_transfer(self) -> bool:
+        """Bank transfer and invoice wait for the operator (or the bank) to confirm the money arrived."""
+        return self in (PaymentMethod.BANK_TRANSFER, PaymentMethod.INVOICE)
+
+
+class FulfilmentMode(StrEnum):
+    """`auto`: the warehouse system completes picking and packing; `manual`: an operator confirms each step."""
+
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class Customer(BaseModel):
+    """Who ordered, and where their emails go."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: str
+
+    @field_validator("email")
+    @classmethod
+    def _looks_like_email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not a valid email address")
+        return value.lower()
+
+
+class Address(BaseModel):
+    """Where the parcel goes."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    line1: Annotated[str, Field(min_length=1, max_length=200)]
+    line2: str | None = None
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    city: Annotated[str, Field(min_length=1, max_length=100)]
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE")]
+
+
+class Line(BaseModel):
+    """One product on the order: a SKU, how many, at what unit price."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    sku: str
+    quantity: int
+    unit_price: Money
+    name: str | None = None
+
+    @field_validator("sku", mode="before")
+    @classmethod
+    def _sku_format(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if not _SKU.match(value):
+                raise ValueError(f"{value!r} is not a SKU (letters, digits, '.', '_' or '-')")
+        return value
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _whole_positive(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("must be a whole number")
+        return value
+
+    @field_validator("quantity")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1, got {value}")
+        if value > 10_000:
+            raise ValueError(f"must be at most 10000, got {value}")
+        return value
+
+    @property
+    def total(self) -> Money:
+        """Unit price times quantity."""
+        return self.unit_price.times(self.quantity)
+
+
+class PaymentDetails(BaseModel):
+    """How this order is paid. `card_number` and `paypal_email` only reach the sandbox gateway."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: PaymentMethod
+    card_number: str | None = Field(None, description="Sandbox test card number (see README).")
+    paypal_email: str | None = None
+
+    @field_validator("card_number")
+    @classmethod
+    def _digits(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(" ", "").replace("-", "")
+        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+            raise ValueError("must be 12 to 19 digits")
+        return digits
+
+    @model_validator(mode="after")
+    def _card_has_number(self) -> Self:
+        if self.method is PaymentMethod.CARD and not self.card_number:
+            raise ValueError("card_number is required when method is 'card'")
+        return self
+
+    @property
+    def reference(self) -> str:
+        """What may be shown and stored: the method and at most the last four digits."""
+        if self.card_number:
+            return f"card ending {self.card_number[-4:]}"
+        return self.method.value
+
+
+class Totals(BaseModel):
+    """What the channel says the order costs; checked against the lines, never trusted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subtotal: Money | None = None
+    shipping: Money | None = None
+    total: Money
+
+
+class Order(BaseModel):
+    """An order as placed by a channel. Valid means: the workflow can run it without asking anyone."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    channel: Channel
+    external_id: str
+    customer: Customer
+    shipping_address: Address
+    lines: Annotated[list[Line], Field(min_length=1, max_length=200)]
+    payment: PaymentDetails
+    currency: str
+    shipping_fee: Money | None = None
+    totals: Totals | None = None
+    note: str | None = None
+
+    @field_validator("external_id")
+    @classmethod
+    def _id_format(cls, value: str) -> str:
+        if not _EXTERNAL_ID.match(value):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> Any:
+        # Reuse Money's check so the message is the same everywhere.
+        return Money(amount=0, currency=value).currency if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for index, line in enumerate(self.lines):
+            if line.unit_price.currency != self.currency:
+                raise ValueError(
+                    f"lines[{index}].unit_price: currency {line.unit_price.currency} "
+                    f"differs from the order's {self.currency}"
+                )
+        skus = [line.sku for line in self.lines]
+        duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
+        if duplicates:
+            raise ValueError(f"lines: SKU {', '.join(duplicates)} appears more than once; merge the lines")
+        if self.shipping_fee is not None and self.shipping_fee.currency != self.currency:
+            raise ValueError(f"shipping_fee: currency {self.shipping_fee.currency} differs from {self.currency}")
+        if self.totals is not None:
+            self._check_totals(self.totals)
+        return self
+
+    def _check_totals(self, claimed: Totals) -> None:
+        for field, value, expected in (
+            ("subtotal", claimed.subtotal, self.subtotal),
+            ("shipping", claimed.shipping, self.shipping),
+            ("total", claimed.total, self.total),
+        ):
+            if value is None:
+                continue
+            try:
+                matches = value.amount == expected.amount and value.currency == expected.currency
+            except CurrencyMismatch:
+                matches = False
+            if not matches:
+                raise ValueError(
+                    f"totals.{field}: {value.format()} does not add up; the lines give {expected.format()}"
+                )
+
+    @property
+    def order_id(self) -> str:
+        """The business key: `<channel>-<external id>`."""
+        return f"{self.channel.value}-{self.external_id}"
+
+    @property
+    def subtotal(self) -> Money:
+        """Sum of the lines."""
+        total = Money.zero(self.currency)
+        for line in self.lines:
+            total = total + line.total
+        return total
+
+    @property
+    def shipping(self) -> Money:
+        """Shipping fee, zero when none is charged."""
+        return self.shipping_fee or Money.zero(self.currency)
+
+    @property
+    def total(self) -> Money:
+        """What the customer pays: lines plus shipping."""
+        return self.subtotal + self.shipping

@@ -1,0 +1,101 @@
+"""The one configuration object: every address, path and policy, read from `OMS_*` environment variables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.money import SUPPORTED_CURRENCIES
+from domain.order import FulfilmentMode
+from domain.policy import OrderPolicy
+
+
+class Settings(BaseSettings):
+    """Everything the worker and the `oms` CLI need to know; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="OMS_", env_file=".env", extra="ignore")
+
+    # Temporal
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("default", description="Temporal namespace.")
+    temporal_ui_port: int = Field(8233, description="Temporal UI port of the embedded dev server.")
+    task_queue: str = Field("orders", description="Task queue of order workflows and activities.")
+    temporal_api_key: str | None = Field(None, description="API key for Temporal Cloud.")
+    temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
+
+    # Storage
+    var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its state.")
+    database_url: str | None = Field(
+        None, description="OMS database (SQLAlchemy async URL); default SQLite at <var_dir>/oms.db."
+    )
+
+    # Email
+    smtp_host: str = Field("127.0.0.1", description="SMTP server that customer emails go to.")
+    smtp_port: int = Field(8025, description="SMTP port; `oms up` runs a sink here.")
+    mail_from: str = Field("orders@demo-shop.example", description="Sender of customer emails.")
+    operator_email: str = Field("operator@demo-shop.example", description="Where operator alerts go.")
+    shop_name: str = Field("Demo Shop", description="Shop name used in emails.")
+
+    # Business
+    base_currency: str = Field("EUR", description="Currency that reports convert to.")
+    country: str = Field("DE", description="Country whose public holidays count.")
+    warehouse: str = Field("main", description="Warehouse that reservations draw from.")
+    fulfilment_mode: FulfilmentMode = Field(FulfilmentMode.AUTO, description="Default mode of new orders.")
+
+    # Simulated external systems (seconds; zero makes a run measure the orchestrator only)
+    pick_seconds: float = Field(2.0, ge=0, description="Simulated picking time in auto mode.")
+    pack_seconds: float = Field(2.0, ge=0, description="Simulated packing time in auto mode.")
+    carrier_transit_seconds: float = Field(10.0, ge=0, description="Sandbox carrier: label to delivery.")
+    tracking_poll_seconds: float = Field(5.0, gt=0, description="How often delivery tracking is polled.")
+
+    # Order policy (days)
+    payment_due_days: int = Field(7, ge=1, description="Unpaid bank transfer/invoice orders cancel after.")
+    survey_delay_days: float = Field(3, ge=0, description="Satisfaction survey goes out after delivery.")
+    feedback_window_days: float = Field(14, ge=0, description="How long the survey waits for feedback.")
+    refund_window_days: float = Field(30, ge=0, description="Refunds accepted until this after delivery.")
+
+    demo_data: bool = Field(True, description="Seed the demo catalogue and demo orders on a fresh state.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("base_currency")
+    @classmethod
+    def _supported_base_currency(cls, value: str) -> str:
+        if value not in SUPPORTED_CURRENCIES:
+            raise ValueError(f"{value!r} is not a supported currency")
+        return value
+
+    @cached_property
+    def oms_database_url(self) -> str:
+        """The database URL in force: the configured one, or the SQLite file under `var_dir`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.var_dir / 'oms.db').resolve()}"
+
+    @property
+    def temporal_host(self) -> str:
+        """Host part of `temporal_address`."""
+        return self.temporal_address.rsplit(":", 1)[0]
+
+    @property
+    def temporal_port(self) -> int:
+        """Port part of `temporal_address`."""
+        return int(self.temporal_address.rsplit(":", 1)[1])
+
+    def order_policy(self, mode: FulfilmentMode | None = None) -> OrderPolicy:
+        """The per-order policy a new order workflow is started with."""
+        return OrderPolicy(
+            mode=mode or self.fulfilment_mode,
+            warehouse=self.warehouse,
+            pick_duration=timedelta(seconds=self.pick_seconds),
+            pack_duration=timedelta(seconds=self.pack_seconds),
+            tracking_poll_interval=timedelta(seconds=self.tracking_poll_seconds),
+            payment_due=timedelta(days=self.payment_due_days),
+            survey_delay=timedelta(days=self.survey_delay_days),
+            feedback_window=timedelta(days=self.feedback_window_days),
+            refund_window=timedelta(days=self.refund_window_days),
+        )

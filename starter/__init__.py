@@ -1,0 +1,1 @@
+"""The operator side: the `oms` CLI, order placement and the embedded stack launcher."""

@@ -1,0 +1,1 @@
+"""The OMS database: schema, engine and repositories for what operators list and report on."""

@@ -1,0 +1,187 @@
+"""Tables of the OMS database; every side effect has a unique idempotency key so a retry cannot repeat it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every OMS table."""
+
+
+class Product(Base):
+    """A sellable SKU with its list price."""
+
+    __tablename__ = "products"
+
+    sku: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StockLevel(Base):
+    """Units of one SKU in one warehouse: free to sell, set aside for orders, gone out with carriers."""
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("available >= 0", name="available_never_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_never_negative"),
+    )
+
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(40), primary_key=True)
+    available: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    shipped: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockMovement(Base):
+    """The ledger: every change to a stock level, once, by its idempotency key."""
+
+    __tablename__ = "stock_movements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"), index=True)
+    warehouse: Mapped[str] = mapped_column(String(40))
+    # initial | receive | reserve | release | ship | restock
+    kind: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StockReservation(Base):
+    """Stock set aside for one order; the order id is the idempotency key of the reservation."""
+
+    __tablename__ = "stock_reservations"
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(40))
+    # reserved | released | shipped
+    status: Mapped[str] = mapped_column(String(20))
+    lines_json: Mapped[str] = mapped_column(Text)
+    reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OrderRecord(Base):
+    """The order read model: one row per order, rewritten by the projection at every status change."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_list_placed", "list", "placed_at"),
+        Index("ix_orders_status_placed", "status", "placed_at"),
+        Index("ix_orders_channel_placed", "channel", "placed_at"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(120), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    list: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(10))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(254), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    payment_method: Mapped[str] = mapped_column(String(20))
+    tracking: Mapped[str | None] = mapped_column(String(100))
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Workflow-side counter: a late, retried projection of an older state never overwrites a newer one.
+    version: Mapped[int] = mapped_column(Integer)
+    view_json: Mapped[str] = mapped_column(Text)
+
+
+class PaymentRecord(Base):
+    """Money movements with the gateway or booked by hand: captures now, refunds later."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    # capture | refund
+    kind: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    gateway_reference: Mapped[str] = mapped_column(String(100), unique=True)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ShipmentRecord(Base):
+    """A parcel handed to a carrier."""
+
+    __tablename__ = "shipments"
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(50))
+    tracking: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Sandbox carrier only: when the simulated parcel arrives.
+    delivers_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WarehouseTaskRecord(Base):
+    """A pick or pack job, open until the warehouse (or the operator) says it is done."""
+
+    __tablename__ = "warehouse_tasks"
+    __table_args__ = (UniqueConstraint("order_id", "kind", name="one_task_per_order_and_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    # open | done | cancelled
+    status: Mapped[str] = mapped_column(String(20))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Notification(Base):
+    """The email outbox: one row per order and kind, so a retried activity never emails twice."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    # pending | sent
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FeedbackRecord(Base):
+    """The customer's satisfaction rating; one per order."""
+
+    __tablename__ = "feedback"
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
