@@ -258,3 +258,12 @@ class RecordFeedback(BaseModel):
     rating: int = Field(ge=1, le=5)
     comment: str | None = None
     at: datetime
+
+
+class Projected(BaseModel):
+    """What the read model holds now: the version written, or the newer one already there."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    version: int

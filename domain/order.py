@@ -1,4 +1,4 @@
-"""The order as a channel hands it to us: customer, address, lines, payment, with the checks a shop makes at the door."""
+"""The order as a channel hands it to us: customer, address, lines, payment, checked the way a shop checks."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ class OrderView(BaseModel):
     channel: Channel
     external_id: str
     status: OrderStatus
-    list: OperatorList
+    operator_list: OperatorList
     mode: FulfilmentMode
     customer: Customer
     shipping_address: Address
