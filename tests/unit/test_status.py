@@ -1,11 +1,13 @@
 """The transitions table decides every status change and explains a refusal."""
 
+import itertools
+
 from domain.status import OperatorList, OrderStatus, refusal
 
 
 def test_the_happy_path_is_allowed_step_by_step() -> None:
     path = ["received", "paid", "picking", "packing", "shipped", "delivered", "completed"]
-    for current, wanted in zip(path, path[1:], strict=False):
+    for current, wanted in itertools.pairwise(path):
         assert refusal(OrderStatus(current), OrderStatus(wanted)) is None
 
 

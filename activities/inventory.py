@@ -1,0 +1,72 @@
+"""Inventory activities: reserve an order's stock all or nothing, release it on cancellation, ship it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import api
+from activities.api import ErrorType
+from settings import Settings
+from store import catalogue
+
+
+class InventoryActivities:
+    """The stock side of an order; every movement happens once per order, however often it is retried."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+
+    def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
+        """The activity functions to register with a worker."""
+        return [self.reserve_stock, self.release_stock, self.ship_stock]
+
+    @activity.defn(name=api.RESERVE_STOCK)
+    async def reserve_stock(self, request: api.ReserveStock) -> api.Reservation:
+        """Reserve every line of the order or none; when short, name the SKUs the order must wait for."""
+        wanted: dict[str, int] = {}
+        for line in request.lines:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+        try:
+            units = await catalogue.reserve_stock(self.sessions, request.order_id, request.warehouse, wanted)
+        except catalogue.OutOfStock as short:
+            activity.logger.info("order %s: short of %s", request.order_id, ", ".join(short.skus))
+            return api.Reservation(reserved=False, short_skus=short.skus)
+        except catalogue.UnknownSku as unknown:
+            raise ApplicationError(
+                f"order {request.order_id}: {unknown}",
+                unknown.skus,
+                type=ErrorType.UNKNOWN_SKU,
+                non_retryable=True,
+            ) from unknown
+        except catalogue.NoOpenReservation as closed:
+            raise _nothing_reserved(closed) from closed
+        except ValueError as malformed:
+            # A request with no lines cannot become valid by retrying it.
+            raise ApplicationError(f"order {request.order_id}: {malformed}", non_retryable=True) from malformed
+        activity.logger.info("order %s: reserved %d units in %s", request.order_id, units, request.warehouse)
+        return api.Reservation(reserved=True)
+
+    @activity.defn(name=api.RELEASE_STOCK)
+    async def release_stock(self, request: api.StockRelease) -> api.StockMoved:
+        """Put the order's reserved units back on sale; moves nothing if already released or shipped."""
+        units = await catalogue.release_reservation(self.sessions, request.order_id)
+        return api.StockMoved(units=units)
+
+    @activity.defn(name=api.SHIP_STOCK)
+    async def ship_stock(self, request: api.StockRelease) -> api.StockMoved:
+        """Count the order's reserved units as shipped; a retry after success moves nothing."""
+        try:
+            units = await catalogue.ship_reservation(self.sessions, request.order_id)
+        except catalogue.NoOpenReservation as closed:
+            raise _nothing_reserved(closed) from closed
+        return api.StockMoved(units=units)
+
+
+def _nothing_reserved(closed: catalogue.NoOpenReservation) -> ApplicationError:
+    return ApplicationError(str(closed), type=ErrorType.NOTHING_RESERVED, non_retryable=True)

@@ -1,0 +1,71 @@
+"""The warehouse: pick and pack jobs, done by the simulated warehouse (auto) or by a person (manual)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities import api
+from settings import Settings
+from store import warehouse
+from store.schema import WarehouseTaskRecord
+
+# A killed worker is noticed a heartbeat timeout after its last beat; beating each second allows a short one.
+HEARTBEAT_INTERVAL_SECONDS = 1.0
+AUTOMATED = "warehouse-system"
+
+
+class WarehouseActivities:
+    """Pick and pack jobs of orders, one task row per order and kind."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+
+    def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
+        """The activities to register on a worker."""
+        return [self.perform_task, self.open_task, self.close_task]
+
+    @activity.defn(name=api.PERFORM_WAREHOUSE_TASK)
+    async def perform_task(self, task: api.WarehouseTask) -> api.TaskState:
+        """Auto mode: the warehouse does the job, taking `duration` from when the task was first opened."""
+        record = await warehouse.open_task(self.sessions, task.order_id, task.kind.value, _now())
+        if record.status != warehouse.OPEN:
+            return _state(record)
+        # Measured from the stored opening time, so a retry after a crash only waits for what is left.
+        await _work_until(warehouse.opened_at(record) + task.duration)
+        done = await warehouse.close_task(
+            self.sessions, task.order_id, task.kind.value, task.done_by or AUTOMATED, _now()
+        )
+        return _state(done)
+
+    @activity.defn(name=api.OPEN_WAREHOUSE_TASK)
+    async def open_task(self, task: api.WarehouseTask) -> api.TaskState:
+        """Manual mode: put the job on the warehouse's list; the operator confirms it with a command."""
+        record = await warehouse.open_task(self.sessions, task.order_id, task.kind.value, _now())
+        return _state(record)
+
+    @activity.defn(name=api.CLOSE_WAREHOUSE_TASK)
+    async def close_task(self, task: api.WarehouseTask) -> api.TaskState:
+        """Manual mode: the operator did the job; record who did it."""
+        record = await warehouse.close_task(self.sessions, task.order_id, task.kind.value, task.done_by, _now())
+        return _state(record)
+
+
+async def _work_until(finishes_at: datetime) -> None:
+    while (left := (finishes_at - _now()).total_seconds()) > 0:
+        activity.heartbeat(left)
+        await asyncio.sleep(min(HEARTBEAT_INTERVAL_SECONDS, left))
+
+
+def _state(record: WarehouseTaskRecord) -> api.TaskState:
+    return api.TaskState(task_id=record.id, status=record.status)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,122 @@
+"""The order read model that operator lists and reports use, kept current by the projection, and feedback."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.view import OrderView
+from store.schema import FeedbackRecord, OrderRecord
+
+
+async def project(sessions: async_sessionmaker[AsyncSession], view: OrderView) -> int:
+    """Write the order's view into the read model unless a newer version is stored; the version it holds now."""
+    try:
+        return await _write_if_newer(sessions, view)
+    except IntegrityError:
+        # A concurrent projection inserted the row first; the version comparison now decides who wins.
+        return await _write_if_newer(sessions, view)
+
+
+async def get_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> OrderRecord | None:
+    """The read-model row of one order."""
+    async with sessions() as session:
+        return await session.get(OrderRecord, order_id)
+
+
+async def list_orders(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    operator_list: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[OrderRecord]:
+    """Orders newest first, optionally of one operator list (pending, completed, cancelled) or status."""
+    newest_first = (OrderRecord.placed_at.desc(), OrderRecord.order_id.desc())
+    query = select(OrderRecord).order_by(*newest_first).limit(limit)
+    if operator_list is not None:
+        query = query.where(OrderRecord.list == operator_list)
+    if status is not None:
+        query = query.where(OrderRecord.status == status)
+    async with sessions() as session:
+        return list(await session.scalars(query))
+
+
+async def count_by_status(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """How many orders are in each status; statuses without orders are absent."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(OrderRecord.status, func.count()).group_by(OrderRecord.status).order_by(OrderRecord.status)
+        )
+        return {status: count for status, count in rows}
+
+
+async def record_feedback(
+    sessions: async_sessionmaker[AsyncSession], order_id: str, rating: int, comment: str | None, at: datetime
+) -> bool:
+    """Keep the customer's rating; the first answer per order stands. True when this call stored it."""
+    try:
+        async with sessions.begin() as session:
+            if await session.get(FeedbackRecord, order_id) is not None:
+                return False
+            session.add(FeedbackRecord(order_id=order_id, rating=rating, comment=comment, at=at))
+        return True
+    except IntegrityError:
+        # A concurrent attempt stored it first.
+        return False
+
+
+async def get_feedback(sessions: async_sessionmaker[AsyncSession], order_id: str) -> FeedbackRecord | None:
+    """The customer's rating of one order, if they gave one."""
+    async with sessions() as session:
+        return await session.get(FeedbackRecord, order_id)
+
+
+async def stored_version(sessions: async_sessionmaker[AsyncSession], order_id: str) -> int | None:
+    """The version of the order's view the read model holds, None before its first projection."""
+    async with sessions() as session:
+        return await session.scalar(select(OrderRecord.version).where(OrderRecord.order_id == order_id))
+
+
+async def _write_if_newer(sessions: async_sessionmaker[AsyncSession], view: OrderView) -> int:
+    columns = _columns(view)
+    async with sessions.begin() as session:
+        written = await session.scalar(
+            update(OrderRecord)
+            .where(OrderRecord.order_id == view.order_id, OrderRecord.version < view.version)
+            .values(**columns)
+            .returning(OrderRecord.version)
+        )
+        if written is not None:
+            return int(written)
+        stored = await session.scalar(select(OrderRecord.version).where(OrderRecord.order_id == view.order_id))
+        if stored is not None:
+            return stored
+        session.add(OrderRecord(**columns))
+    return view.version
+
+
+def _columns(view: OrderView) -> dict[str, Any]:
+    return {
+        "order_id": view.order_id,
+        "workflow_id": view.workflow_id,
+        "channel": view.channel.value,
+        "external_id": view.external_id,
+        "status": view.status.value,
+        "list": view.operator_list.value,
+        "mode": view.mode.value,
+        "customer_name": view.customer.name,
+        "customer_email": view.customer.email,
+        "currency": view.totals.total.currency,
+        "total_minor": view.totals.total.minor,
+        "payment_method": view.payment.method.value,
+        "tracking": view.shipment.tracking if view.shipment else None,
+        "placed_at": view.placed_at,
+        "updated_at": view.updated_at,
+        "version": view.version,
+        "view_json": view.model_dump_json(),
+    }

@@ -1,0 +1,100 @@
+"""Payments repository: money captured for an order, stored once per idempotency key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.money import Money
+from domain.order import PaymentMethod
+from store.schema import PaymentRecord
+
+CAPTURE = "capture"
+
+
+def capture_key(order_id: str) -> str:
+    """The idempotency key of an order's one and only capture."""
+    return f"{order_id}:capture"
+
+
+@dataclass(frozen=True)
+class BookedPayment:
+    """A payment row as the rest of the system sees it: amounts as Money, times in UTC."""
+
+    order_id: str
+    kind: str
+    method: PaymentMethod
+    amount: Money
+    gateway_reference: str
+    reference: str | None
+    at: datetime
+
+
+async def find_capture(sessions: async_sessionmaker[AsyncSession], order_id: str) -> BookedPayment | None:
+    """The order's capture, or None when no money has been taken for it yet."""
+    async with sessions() as session:
+        row = await session.scalar(select(PaymentRecord).where(PaymentRecord.idempotency_key == capture_key(order_id)))
+    return _booked(row) if row is not None else None
+
+
+async def record_capture(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    order_id: str,
+    method: PaymentMethod,
+    amount: Money,
+    gateway_reference: str,
+    reference: str | None = None,
+) -> BookedPayment:
+    """Store the order's capture; if one is already stored, return that one instead of adding another."""
+    row = PaymentRecord(
+        idempotency_key=capture_key(order_id),
+        order_id=order_id,
+        kind=CAPTURE,
+        method=method.value,
+        amount_minor=amount.minor,
+        currency=amount.currency,
+        gateway_reference=gateway_reference,
+        reference=reference,
+        at=datetime.now(UTC),
+    )
+    try:
+        async with sessions.begin() as session:
+            session.add(row)
+    except IntegrityError:
+        # A concurrent attempt stored the capture between our look and our insert: theirs is the capture.
+        existing = await find_capture(sessions, order_id)
+        if existing is None:
+            raise
+        return existing
+    return _booked(row)
+
+
+async def payments_for_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> list[BookedPayment]:
+    """Every payment row of the order, oldest first."""
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(PaymentRecord).where(PaymentRecord.order_id == order_id).order_by(PaymentRecord.id)
+        )
+        return [_booked(row) for row in rows]
+
+
+def _booked(row: PaymentRecord) -> BookedPayment:
+    return BookedPayment(
+        order_id=row.order_id,
+        kind=row.kind,
+        method=PaymentMethod(row.method),
+        amount=Money.from_minor(row.amount_minor, row.currency),
+        gateway_reference=row.gateway_reference,
+        reference=row.reference,
+        at=_as_utc(row.at),
+    )
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,109 @@
+"""Shipments: one parcel per order, its carrier and tracking number, and when it arrived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.schema import ShipmentRecord
+
+
+class TrackingTaken(Exception):
+    """The tracking number already belongs to another order's parcel."""
+
+    def __init__(self, tracking: str, order_id: str) -> None:
+        super().__init__(f"tracking number {tracking} already belongs to order {order_id}")
+        self.tracking = tracking
+        self.order_id = order_id
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """A shipment as stored, with every timestamp in UTC."""
+
+    order_id: str
+    carrier: str
+    tracking: str
+    created_at: datetime
+    delivers_at: datetime | None
+    delivered_at: datetime | None
+
+
+async def get_by_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> Parcel | None:
+    """The order's parcel, if it has been shipped."""
+    return await _one(sessions, select(ShipmentRecord).where(ShipmentRecord.order_id == order_id))
+
+
+async def get_by_tracking(sessions: async_sessionmaker[AsyncSession], tracking: str) -> Parcel | None:
+    """The parcel with this tracking number, if any order shipped under it."""
+    return await _one(sessions, select(ShipmentRecord).where(ShipmentRecord.tracking == tracking))
+
+
+async def add_shipment(sessions: async_sessionmaker[AsyncSession], parcel: Parcel) -> Parcel:
+    """Store the order's parcel; when the order already has one (an earlier attempt), that one is returned.
+
+    Raises `TrackingTaken` when another order's parcel carries the same tracking number.
+    """
+    try:
+        async with sessions.begin() as session:
+            existing = await session.scalar(select(ShipmentRecord).where(ShipmentRecord.order_id == parcel.order_id))
+            if existing is not None:
+                return _parcel(existing)
+            session.add(
+                ShipmentRecord(
+                    order_id=parcel.order_id,
+                    carrier=parcel.carrier,
+                    tracking=parcel.tracking,
+                    created_at=parcel.created_at,
+                    delivers_at=parcel.delivers_at,
+                    delivered_at=parcel.delivered_at,
+                )
+            )
+        return parcel
+    except IntegrityError:
+        # Either a concurrent attempt stored this order's parcel first, or the tracking number is taken.
+        stored = await get_by_order(sessions, parcel.order_id)
+        if stored is not None:
+            return stored
+        holder = await get_by_tracking(sessions, parcel.tracking)
+        if holder is not None:
+            raise TrackingTaken(parcel.tracking, holder.order_id) from None
+        raise
+
+
+async def mark_delivered(sessions: async_sessionmaker[AsyncSession], order_id: str, at: datetime) -> bool:
+    """Record when the parcel arrived, the first time only; True when this call recorded it."""
+    async with sessions.begin() as session:
+        recorded = await session.scalar(
+            update(ShipmentRecord)
+            .where(ShipmentRecord.order_id == order_id, ShipmentRecord.delivered_at.is_(None))
+            .values(delivered_at=at)
+            .returning(ShipmentRecord.order_id)
+        )
+        return recorded is not None
+
+
+async def _one(sessions: async_sessionmaker[AsyncSession], query: Select[ShipmentRecord]) -> Parcel | None:
+    async with sessions() as session:
+        record = await session.scalar(query)
+        return None if record is None else _parcel(record)
+
+
+def _parcel(record: ShipmentRecord) -> Parcel:
+    return Parcel(
+        order_id=record.order_id,
+        carrier=record.carrier,
+        tracking=record.tracking,
+        created_at=_utc(record.created_at),
+        delivers_at=None if record.delivers_at is None else _utc(record.delivers_at),
+        delivered_at=None if record.delivered_at is None else _utc(record.delivered_at),
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; everything we store is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

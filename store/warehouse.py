@@ -1,0 +1,68 @@
+"""Warehouse tasks: one pick and one pack job per order, opened once and closed once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.schema import WarehouseTaskRecord
+
+OPEN = "open"
+DONE = "done"
+CANCELLED = "cancelled"
+
+
+def opened_at(task: WarehouseTaskRecord) -> datetime:
+    """When the task was opened, in UTC (SQLite hands timestamps back without their zone)."""
+    return task.opened_at if task.opened_at.tzinfo else task.opened_at.replace(tzinfo=UTC)
+
+
+async def get_task(sessions: async_sessionmaker[AsyncSession], order_id: str, kind: str) -> WarehouseTaskRecord | None:
+    """The order's task of this kind, if it was ever opened."""
+    async with sessions() as session:
+        return await session.scalar(_task(order_id, kind))
+
+
+async def open_task(
+    sessions: async_sessionmaker[AsyncSession], order_id: str, kind: str, at: datetime
+) -> WarehouseTaskRecord:
+    """Open the order's task of this kind, or return the one an earlier attempt opened (any status)."""
+    try:
+        async with sessions.begin() as session:
+            existing = await session.scalar(_task(order_id, kind))
+            if existing is not None:
+                return existing
+            task = WarehouseTaskRecord(order_id=order_id, kind=kind, status=OPEN, opened_at=at)
+            session.add(task)
+        return task
+    except IntegrityError:
+        # A concurrent attempt opened it between our read and our insert; theirs is the task.
+        task_or_none = await get_task(sessions, order_id, kind)
+        if task_or_none is None:
+            raise
+        return task_or_none
+
+
+async def close_task(
+    sessions: async_sessionmaker[AsyncSession], order_id: str, kind: str, done_by: str | None, at: datetime
+) -> WarehouseTaskRecord:
+    """Mark the task done by `done_by`; a task already closed keeps who closed it and when."""
+    task = await open_task(sessions, order_id, kind, at)
+    if task.status != OPEN:
+        return task
+    async with sessions.begin() as session:
+        current = await session.scalar(_task(order_id, kind))
+        if current is None:
+            raise LookupError(f"warehouse task {kind} of order {order_id} vanished while closing it")
+        if current.status == OPEN:
+            current.status = DONE
+            current.closed_at = at
+            current.done_by = done_by
+        return current
+
+
+def _task(order_id: str, kind: str) -> Select[WarehouseTaskRecord]:
+    return select(WarehouseTaskRecord).where(WarehouseTaskRecord.order_id == order_id, WarehouseTaskRecord.kind == kind)

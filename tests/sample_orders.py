@@ -1,0 +1,50 @@
+"""Orders as channels send them, for tests: one valid order and the knobs the stories turn."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from domain.order import Order
+
+_numbers = itertools.count(1000)
+
+CARD_APPROVES = "4242424242424242"
+CARD_DECLINES = "4000000000000002"
+
+
+def an_order(
+    *,
+    method: str = "card",
+    card_number: str | None = CARD_APPROVES,
+    lines: list[tuple[str, int, str]] | None = None,
+    currency: str = "EUR",
+    channel: str = "web",
+    external_id: str | None = None,
+    email: str = "ada@example.com",
+) -> Order:
+    """A valid order; `lines` are (SKU, quantity, unit price) and default to two demo mugs."""
+    payment: dict[str, Any] = {"method": method}
+    if method == "card":
+        payment["card_number"] = card_number
+    return Order.model_validate(
+        {
+            "channel": channel,
+            "external_id": external_id or f"T{next(_numbers)}",
+            "customer": {"name": "Ada Lovelace", "email": email},
+            "shipping_address": {
+                "name": "Ada Lovelace",
+                "line1": "Unter den Linden 1",
+                "postal_code": "10117",
+                "city": "Berlin",
+                "country": "DE",
+            },
+            "lines": [
+                {"sku": sku, "quantity": quantity, "unit_price": {"amount": price, "currency": currency}}
+                for sku, quantity, price in (lines or [("MUG-ENAMEL", 2, "14.90")])
+            ],
+            "payment": payment,
+            "currency": currency,
+            "shipping_fee": {"amount": "0", "currency": currency},
+        }
+    )
