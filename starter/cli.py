@@ -1,0 +1,502 @@
+"""The `oms` command line: run the stack or a worker, place orders, act on them and receive stock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.commands import (
+    Command,
+    CommandAccepted,
+    Complete,
+    DeliveryEvent,
+    Feedback,
+    Packed,
+    PaymentReceived,
+    Picked,
+    Shipped,
+    StockArrived,
+)
+from domain.order import FulfilmentMode
+from domain.status import OrderStatus
+from domain.view import OrderView
+from settings import Settings
+from starter import stack
+from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
+from store import catalogue, orders
+from store.db import create_engine, session_factory
+from worker import TemporalUnreachable, configure_logging, connect, exit_now, run_worker
+from workflows.order import STATUS_QUERY, workflow_id
+
+T = TypeVar("T")
+
+# How long a query or an Update waits for a worker to answer before the operator is told none is running.
+ANSWER_TIMEOUT = timedelta(seconds=30)
+
+# `store.orders.list_orders` pages newest first; a stock receipt must reach every backordered order.
+ALL_BACKORDERED = 100_000
+
+app = typer.Typer(
+    name="oms",
+    help="Order management on Temporal: run the stack, place orders, act on them, receive stock.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+order_app = typer.Typer(help="Place orders, see where they are and act on them.", no_args_is_help=True)
+stock_app = typer.Typer(help="Receive stock and see what is in the warehouse.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+app.add_typer(stock_app, name="stock")
+
+OrderId = Annotated[str, typer.Argument(help="Order id, e.g. web-1001 (or its workflow id, order-web-1001).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class CommandFailed(Exception):
+    """A command could not do what was asked; the message is the one line the operator sees."""
+
+
+def main() -> None:
+    """Entry point of the `oms` console script."""
+    try:
+        app()
+    except SystemExit as done:
+        status = done.code
+    else:
+        status = 0
+    exit_now(status)
+
+
+# --- running ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def up() -> None:
+    """Run the whole stack in the foreground: Temporal dev server and UI, worker, SMTP sink, OMS database.
+
+    State lives under var/ (OMS_VAR_DIR) across restarts; Ctrl-C stops everything.
+    """
+    _run(_logged(stack.run_stack))
+
+
+@app.command()
+def worker() -> None:
+    """Run one worker on the order task queue; SIGINT or SIGTERM drains it. Start several to scale out."""
+    _run(_logged(run_worker))
+
+
+# --- orders -------------------------------------------------------------------------------------------------
+
+
+@order_app.command("place")
+def order_place(
+    source: Annotated[str, typer.Argument(help="Order JSON file, or - to read it from stdin.", metavar="FILE|-")],
+    mode: Annotated[
+        FulfilmentMode | None,
+        typer.Option(
+            help="auto: the warehouse picks and packs; manual: you confirm each step. (default: OMS_FULFILMENT_MODE)"
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Validate an order and start its workflow; prints the order id."""
+    text = _read(source)
+
+    async def place(settings: Settings) -> str:
+        # Validation first: bad input must fail the same whether or not Temporal is up.
+        order = parse_order(text)
+        client = await connect(settings)
+        async with _database(settings) as sessions:
+            return await place_order(client, settings, sessions, order, mode)
+
+    order_id = _run(place)
+    typer.echo(json.dumps({"id": order_id}) if as_json else order_id)
+
+
+@order_app.command("status")
+def order_status(order_id: OrderId, as_json: AsJson = False) -> None:
+    """Show an order: status, lines, totals, payment, shipment, follow-up and timeline."""
+    wanted = _order_id(order_id)
+
+    async def query(settings: Settings) -> OrderView:
+        handle = _handle(await connect(settings), wanted)
+        try:
+            view: OrderView = await handle.query(STATUS_QUERY, result_type=OrderView, rpc_timeout=ANSWER_TIMEOUT)
+        except RPCError as error:
+            raise _rpc_failure(wanted, error) from None
+        except WorkflowQueryFailedError as error:
+            raise CommandFailed(f"order {wanted} could not answer: {error.message}") from None
+        return view
+
+    view = _run(query)
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+    else:
+        Console().print(_summary(view))
+
+
+@order_app.command("pay")
+def order_pay(
+    order_id: OrderId,
+    reference: Annotated[str | None, typer.Option(help="Bank or invoice payment reference.")] = None,
+) -> None:
+    """Confirm that a bank-transfer or invoice payment has arrived."""
+    _send(order_id, Command.PAYMENT_RECEIVED, PaymentReceived(reference=reference))
+
+
+@order_app.command("pick")
+def order_pick(order_id: OrderId) -> None:
+    """Confirm that every line has been picked (manual mode)."""
+    _send(order_id, Command.PICKED, Picked(by="oms cli"))
+
+
+@order_app.command("pack")
+def order_pack(order_id: OrderId) -> None:
+    """Confirm that the parcel is packed (manual mode)."""
+    _send(order_id, Command.PACKED, Packed(by="oms cli"))
+
+
+@order_app.command("ship")
+def order_ship(
+    order_id: OrderId,
+    carrier: Annotated[str, typer.Option(help="Carrier the parcel went out with, e.g. DHL.")],
+    tracking: Annotated[str, typer.Option(help="The carrier's tracking number.")],
+) -> None:
+    """Record that the parcel went out with your own carrier under a tracking number."""
+    _send(order_id, Command.SHIPPED, _valid(Shipped, carrier=carrier, tracking=tracking))
+
+
+@order_app.command("deliver")
+def order_deliver(order_id: OrderId) -> None:
+    """Record delivery of a parcel you shipped with your own carrier (`oms order ship`)."""
+    _send(order_id, Command.DELIVERY_EVENT, DeliveryEvent(event="delivered", detail="confirmed by the operator"))
+
+
+@order_app.command("complete")
+def order_complete(
+    order_id: OrderId,
+    note: Annotated[str | None, typer.Option(help="Why, e.g. 'handed over in the shop'.")] = None,
+) -> None:
+    """Complete an order you fulfilled outside the system."""
+    _send(order_id, Command.COMPLETE, _valid(Complete, note=note))
+
+
+@order_app.command("feedback")
+def order_feedback(
+    order_id: OrderId,
+    rating: Annotated[int, typer.Option(min=1, max=5, help="The customer's rating, 1 (bad) to 5 (great).")],
+    comment: Annotated[str | None, typer.Option(help="What the customer said.")] = None,
+) -> None:
+    """Record the customer's answer to the satisfaction survey."""
+    _send(order_id, Command.FEEDBACK, _valid(Feedback, rating=rating, comment=comment))
+
+
+# --- stock --------------------------------------------------------------------------------------------------
+
+
+@stock_app.command("receive")
+def stock_receive(
+    sku: Annotated[str, typer.Argument(help="The SKU that arrived, e.g. COFFEE-1KG.", metavar="SKU")],
+    quantity: Annotated[int, typer.Argument(min=1, help="How many units arrived.", metavar="QTY")],
+    warehouse: Annotated[str | None, typer.Option(help="Warehouse that received it. (default: OMS_WAREHOUSE)")] = None,
+    receipt: Annotated[
+        str | None,
+        typer.Option(
+            help="Delivery note or receipt id; the same receipt is only ever counted once. (default: a new one)"
+        ),
+    ] = None,
+) -> None:
+    """Book a stock receipt and tell every backordered order to try again."""
+    sku = sku.strip().upper()
+
+    async def receive(settings: Settings) -> tuple[catalogue.StockCount, int]:
+        client = await connect(settings)
+        into = warehouse or settings.warehouse
+        async with _database(settings) as sessions:
+            try:
+                level = await catalogue.receive_stock(
+                    sessions, sku, quantity, into, receipt or f"cli-{uuid.uuid4().hex}"
+                )
+            except catalogue.UnknownSku as error:
+                raise CommandFailed(str(error)) from None
+            waiting = await orders.list_orders(sessions, status=OrderStatus.BACKORDERED.value, limit=ALL_BACKORDERED)
+        for record in waiting:
+            # A backordered order that closed since the read model was written has nothing left to resume.
+            try:
+                await _handle(client, record.order_id).signal(Command.STOCK_ARRIVED.value, StockArrived(sku=sku))
+            except RPCError as error:
+                if error.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+        return level, len(waiting)
+
+    level, woken = _run(receive)
+    typer.echo(
+        f"received {quantity} x {sku} into {level.warehouse}: {level.available} available; "
+        f"{woken} backordered order(s) told to try again"
+    )
+
+
+@stock_app.command("list")
+def stock_list() -> None:
+    """Show every product with its stock: available, reserved for orders, shipped."""
+    levels = _run(lambda settings: _with_database(settings, catalogue.stock_levels))
+    table = Table("SKU", "product", "warehouse", "available", "reserved", "shipped")
+    for column in (3, 4, 5):
+        table.columns[column].justify = "right"
+    for level in levels:
+        table.add_row(
+            level.sku,
+            level.name,
+            level.warehouse,
+            str(level.available),
+            str(level.reserved),
+            str(level.shipped),
+        )
+    Console().print(table)
+
+
+# --- plumbing -----------------------------------------------------------------------------------------------
+
+
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    """Run one command's async work; every failure becomes one line on stderr and exit status 1."""
+    settings = _settings()
+    try:
+        return asyncio.run(work(settings))
+    except (CommandFailed, OrderInputError, OrderAlreadyExists, TemporalUnreachable, stack.StackError) as error:
+        _fail(str(error))
+    except SQLAlchemyError as error:
+        cause = getattr(error, "orig", None) or error
+        _fail(f"OMS database {settings.oms_database_url}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as error:
+        if settings.log_level == "debug":
+            raise
+        _fail(f"unexpected {type(error).__name__}: {error} (OMS_LOG_LEVEL=debug shows the traceback)")
+
+
+def _logged(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> Callable[[Settings], Coroutine[Any, Any, None]]:
+    """A long-running command that logs at the configured level first."""
+
+    async def logged(settings: Settings) -> None:
+        configure_logging(settings)
+        await serve(settings)
+
+    return logged
+
+
+def _fail(message: str) -> NoReturn:
+    """Tell the operator what went wrong in one line and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    """The configuration, or one line naming the bad OMS_ variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        _fail(f"configuration: OMS_{field.upper()}: {first['msg']}")
+
+
+def _read(source: str) -> str:
+    """The text of an order file, or of stdin for `-`."""
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        _fail(f"cannot read {source}: {getattr(error, 'strerror', None) or error}")
+
+
+def _valid(model: type[BaseModel], **fields: object) -> BaseModel:
+    """A command model built from options, or the first problem in the option's own name."""
+    try:
+        return model(**fields)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "input"
+        _fail(f"{option}: {first['msg']}")
+
+
+def _order_id(value: str) -> str:
+    """The order id from what the operator typed: `web-1001` or the workflow id `order-web-1001`."""
+    value = value.strip()
+    return value.removeprefix("order-")
+
+
+def _handle(client: Client, order_id: str) -> WorkflowHandle[object, object]:
+    """The handle of an order's workflow."""
+    return client.get_workflow_handle(workflow_id(order_id))
+
+
+def _send(raw_order_id: str, command: Command, arg: BaseModel) -> None:
+    """Send an operator command as an Update and print the answer; a refusal exits 1 with the reason."""
+    order_id = _order_id(raw_order_id)
+
+    async def update(settings: Settings) -> CommandAccepted:
+        handle = _handle(await connect(settings), order_id)
+        try:
+            accepted: CommandAccepted = await handle.execute_update(
+                command.value, arg, result_type=CommandAccepted, rpc_timeout=ANSWER_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as error:
+            # The workflow's reason names the order and the command already.
+            raise CommandFailed(
+                error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause)
+            ) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise CommandFailed(_no_answer(order_id)) from None
+        except RPCError as error:
+            raise _rpc_failure(order_id, error) from None
+        return accepted
+
+    accepted = _run(update)
+    typer.echo(f"{accepted.order_id}: {accepted.message}")
+
+
+def _rpc_failure(order_id: str, error: RPCError) -> CommandFailed:
+    """What a failed call to Temporal means for the operator."""
+    if error.status is RPCStatusCode.NOT_FOUND:
+        if "completed" in error.message.lower():
+            return CommandFailed(f"order {order_id} is closed: its follow-up and refund window are over")
+        return CommandFailed(f"order {order_id} not found")
+    if error.status is RPCStatusCode.DEADLINE_EXCEEDED:
+        return CommandFailed(_no_answer(order_id))
+    return CommandFailed(f"Temporal refused the request for order {order_id}: {error.message}")
+
+
+def _no_answer(order_id: str) -> str:
+    """The message when no worker answers for an order."""
+    return (
+        f"order {order_id} did not answer within {ANSWER_TIMEOUT.seconds}s: "
+        "is a worker running (`oms up` or `oms worker`)?"
+    )
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the OMS database for the length of one command."""
+    engine = create_engine(settings.oms_database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _with_database(settings: Settings, read: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run one read against the OMS database."""
+    async with _database(settings) as sessions:
+        return await read(sessions)
+
+
+# --- the order summary --------------------------------------------------------------------------------------
+
+
+def _summary(view: OrderView) -> Group:
+    """The order as an operator reads it: headline, lines, payment, shipment, follow-up, timeline."""
+    headline = (
+        f"[bold]Order {view.order_id}[/bold]  [bold cyan]{view.status.value}[/bold cyan] "
+        f"({view.status.operator_list.value} list)  {view.mode.value} mode  placed {_when(view.placed_at)}\n"
+        f"{escape(view.customer.name)} <{escape(view.customer.email)}>, {escape(_address(view))}"
+    )
+    parts: list[RenderableType] = [headline, _lines(view), _payment(view)]
+    if view.backordered_skus:
+        parts.append(f"[yellow]Backordered:[/yellow] {', '.join(view.backordered_skus)}")
+    if view.shipment is not None:
+        shipment = view.shipment
+        delivered = f", delivered {_when(shipment.delivered_at)}" if shipment.delivered_at else ""
+        parts.append(
+            f"[bold]Shipment:[/bold] {escape(shipment.carrier)} {escape(shipment.tracking)}, "
+            f"shipped {_when(shipment.shipped_at)}, last event {escape(shipment.last_event or '-')}{delivered}"
+        )
+    parts.append(_follow_up(view))
+    parts.append(_timeline(view))
+    return Group(*parts)
+
+
+def _address(view: OrderView) -> str:
+    address = view.shipping_address
+    street = ", ".join(part for part in (address.line1, address.line2) if part)
+    return f"{street}, {address.postal_code} {address.city}, {address.country}"
+
+
+def _lines(view: OrderView) -> Table:
+    table = Table("SKU", "product", "qty", "unit price", "total", title="Lines", title_justify="left")
+    for column in (2, 3, 4):
+        table.columns[column].justify = "right"
+    for line in view.lines:
+        table.add_row(
+            line.sku, escape(line.name or ""), str(line.quantity), line.unit_price.format(), line.total.format()
+        )
+    table.add_section()
+    table.add_row("", "subtotal", "", "", view.totals.subtotal.format())
+    table.add_row("", "shipping", "", "", view.totals.shipping.format())
+    table.add_row("", "[bold]total[/bold]", "", "", f"[bold]{view.totals.total.format()}[/bold]")
+    return table
+
+
+def _payment(view: OrderView) -> str:
+    payment = view.payment
+    text = f"[bold]Payment:[/bold] {escape(payment.reference)}, {escape(payment.state)}"
+    if payment.captured is not None:
+        text += f", {payment.captured.format()} captured {_when(payment.captured_at)}"
+    if payment.gateway_reference:
+        text += f" ({escape(payment.gateway_reference)})"
+    if payment.failure:
+        text += f", [red]{escape(payment.failure)}[/red]"
+    return text
+
+
+def _follow_up(view: OrderView) -> str:
+    follow_up = view.follow_up
+    facts = [
+        f"survey due {_when(follow_up.survey_due_at)}" if follow_up.survey_due_at else None,
+        f"survey sent {_when(follow_up.survey_sent_at)}" if follow_up.survey_sent_at else None,
+        f"rated {follow_up.feedback_rating}/5" if follow_up.feedback_rating else None,
+        f"'{escape(follow_up.feedback_comment)}'" if follow_up.feedback_comment else None,
+        f"closes {_when(follow_up.closes_at)}" if follow_up.closes_at else None,
+    ]
+    return "[bold]Follow-up:[/bold] " + (", ".join(fact for fact in facts if fact) or "not started")
+
+
+def _timeline(view: OrderView) -> Table:
+    table = Table("at", "event", "status", "detail", title="Timeline", title_justify="left")
+    table.columns[3].overflow = "fold"
+    for entry in view.timeline:
+        event = Text(entry.event, style="red" if entry.rejected else "")
+        table.add_row(_when(entry.at), event, entry.status.value if entry.status else "", Text(entry.detail or ""))
+    return table
+
+
+def _when(moment: datetime | None) -> str:
+    """A moment in the operator's local time."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "-"

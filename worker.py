@@ -1,0 +1,171 @@
+"""The worker: wires the Temporal client, the order workflow and every activity, and drains on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.inventory import InventoryActivities
+from activities.notifications import NotificationActivities
+from activities.orders import OrderActivities
+from activities.payments import PaymentActivities
+from activities.shipping import ShippingActivities
+from activities.warehouse import WarehouseActivities
+from settings import Settings
+from store.db import create_engine, create_schema, session_factory
+from workflows.order import OrderWorkflow
+
+# Activities spend their time waiting on the database, SMTP and the sandbox systems, not on the CPU; beyond
+# this, SQLite writers mostly queue behind each other's locks.
+MAX_CONCURRENT_ACTIVITIES = 50
+
+# Running activities get this long to finish before they are cancelled; below Docker's default 10 s stop
+# grace period, so a `docker compose stop` drains instead of killing.
+GRACEFUL_SHUTDOWN = timedelta(seconds=8)
+
+log = logging.getLogger("oms.worker")
+
+
+class TemporalUnreachable(ConnectionError):
+    """Nothing answers at the configured Temporal address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__(f"cannot reach Temporal at {address}: is `oms up` running?")
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for the configured Temporal: namespace, TLS or API key, pydantic payloads."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            api_key=settings.temporal_api_key,
+            # An API key is only ever sent over TLS (Temporal Cloud), so a key switches TLS on by itself.
+            tls=settings.temporal_tls or settings.temporal_api_key is not None,
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as error:
+        # The SDK reports every connection failure as a bare RuntimeError with this prefix.
+        if str(error).startswith("Failed client connect"):
+            raise TemporalUnreachable(settings.temporal_address) from error
+        raise
+
+
+def activity_handlers(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> list[Callable[..., Any]]:
+    """Every activity implementation, bound to the OMS database and the settings."""
+    systems = (
+        PaymentActivities,
+        InventoryActivities,
+        WarehouseActivities,
+        ShippingActivities,
+        NotificationActivities,
+        OrderActivities,
+    )
+    return [handler for system in systems for handler in system(sessions, settings).handlers()]
+
+
+def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
+    """A worker for the order task queue running the order workflow and all its activities."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[OrderWorkflow],
+        activities=activity_handlers(sessions, settings),
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+@contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set `stop` instead of killing the process."""
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for number in handled:
+        loop.add_signal_handler(number, stop.set)
+    try:
+        yield
+    finally:
+        for number in handled:
+            loop.remove_signal_handler(number)
+
+
+async def run_until(worker: Worker, stop: asyncio.Event) -> None:
+    """Run `worker` until `stop` is set, then let running activities finish and return."""
+    running = asyncio.create_task(worker.run())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        # The worker gave up on its own (a fatal poll error): report that, not a clean stop.
+        stopping.cancel()
+        running.result()
+        return
+    log.info("draining: waiting up to %s for running activities", GRACEFUL_SHUTDOWN)
+    await worker.shutdown()
+    await running
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Open the OMS database, connect to Temporal and process orders until SIGINT, SIGTERM or `stop`."""
+    stop = stop or asyncio.Event()
+    engine = create_engine(settings.oms_database_url)
+    try:
+        await create_schema(engine)
+        client = await connect(settings)
+        worker = build_worker(client, settings, session_factory(engine))
+        log.info("worker polling task queue %r at %s", settings.task_queue, settings.temporal_address)
+        with stop_on_signals(stop):
+            await run_until(worker, stop)
+        log.info("worker stopped")
+    finally:
+        await engine.dispose()
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at the configured level, for the long-running processes (`oms up`, `oms worker`)."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "debug":
+        # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def exit_now(status: int | str | None) -> NoReturn:
+    """Exit without interpreter teardown, once output is flushed and every resource is closed.
+
+    The Temporal SDK's Rust runtime threads can abort a finalizing interpreter ("PyGILState_Release: thread
+    state must be current", temporalio/sdk-python#300), turning a clean exit into status 134.
+    """
+    if isinstance(status, str):
+        print(status, file=sys.stderr)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status or 0)
+
+
+def main() -> None:
+    """Entry point of `python -m worker`: run one worker with the settings from the environment."""
+    settings = Settings()
+    configure_logging(settings)
+    try:
+        asyncio.run(run_worker(settings))
+    except TemporalUnreachable as error:
+        exit_now(f"error: {error}")
+    exit_now(0)
+
+
+if __name__ == "__main__":
+    main()
