@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities import api
 from activities.api import ErrorType
@@ -55,6 +55,8 @@ class PaymentActivities:
                 declined.reason,
                 type=ErrorType.PAYMENT_DECLINED,
                 non_retryable=True,
+                # A decline is the customer's business outcome, not a fault: no traceback in the worker's log.
+                category=ApplicationErrorCategory.BENIGN,
             ) from declined
         except gateway.GatewayUnavailable as unavailable:
             raise ApplicationError(

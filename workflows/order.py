@@ -108,6 +108,7 @@ class OrderWorkflow:
         self._delivered = False
         self._stock_arrived = False
         self._feedback: Feedback | None = None
+        self._feedback_closed = False
         self._open_task: api.TaskKind | None = None
 
     # --- the order's life -------------------------------------------------------------------------------------
@@ -310,7 +311,10 @@ class OrderWorkflow:
         delivered_at = self._delivered_at()
         follow_up = self._view.follow_up
         follow_up.survey_due_at = delivered_at + self._policy.survey_delay
-        follow_up.closes_at = delivered_at + self._policy.refund_window
+        follow_up.closes_at = max(
+            delivered_at + self._policy.refund_window,
+            follow_up.survey_due_at + self._policy.feedback_window,
+        )
         await self._wait_until(lambda: self._feedback is not None, follow_up.survey_due_at - workflow.now())
         if self._feedback is None:
             await self._email(api.EmailKind.SURVEY)
@@ -320,6 +324,7 @@ class OrderWorkflow:
         if self._feedback is not None:
             await self._record_feedback(self._feedback)
         else:
+            self._feedback_closed = True
             self._note("no feedback", f"none within {self._policy.feedback_window}")
         if follow_up.closes_at > workflow.now():
             await workflow.sleep(follow_up.closes_at - workflow.now())
@@ -490,6 +495,8 @@ class OrderWorkflow:
         if command is Command.FEEDBACK:
             if status is not S.COMPLETED:
                 return f"the order is {status.value}; feedback is taken once it is completed"
+            if self._feedback_closed:
+                return "the satisfaction survey has closed; feedback is no longer taken"
             return "feedback was already given" if self._feedback else None
         if command is Command.DELIVERY_EVENT:
             if status is not S.SHIPPED:

@@ -114,3 +114,29 @@ async def test_a_declined_card_ends_in_payment_failed_with_nothing_reserved_and_
     messages = shop.mailbox.to("ada@example.com")
     assert len(messages) == 1
     assert "declined" in messages[0]["Subject"].lower()
+
+
+async def test_cash_on_delivery_is_collected_when_the_parcel_is_delivered(shop: Shop) -> None:
+    handle = await shop.place(an_order(method="cash_on_delivery"))
+
+    final = await handle.result()
+
+    assert final.status is OrderStatus.COMPLETED
+    assert final.payment.captured is not None
+    assert final.shipment is not None
+    assert final.shipment.delivered_at is not None
+    assert final.payment.captured_at is not None
+    assert final.payment.captured_at >= final.shipment.shipped_at
+
+
+async def test_feedback_after_the_survey_has_closed_is_rejected_in_the_timeline(shop: Shop) -> None:
+    handle = await shop.place(an_order())
+    policy = shop.settings.order_policy()
+    await shop.env.sleep(policy.survey_delay + policy.feedback_window + timedelta(days=1))
+
+    await handle.signal("feedback", {"rating": 2})
+    final = await handle.result()
+
+    assert final.follow_up.feedback_rating is None
+    rejected = [entry for entry in final.timeline if entry.rejected]
+    assert [entry.event for entry in rejected] == ["feedback rejected"]
