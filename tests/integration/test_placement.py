@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -10,6 +12,7 @@ from starter.placement import OrderAlreadyExists, OrderInputError, check_catalog
 from store.schema import OrderRecord, PaymentRecord
 from tests.integration.conftest import Shop
 from tests.sample_orders import an_order
+from workflows import search
 
 
 async def count(shop: Shop, column: object, *where: object) -> int:
@@ -66,3 +69,19 @@ async def test_emails_carry_the_order_id_yen_without_decimals_and_the_tracking_n
     assert "3,960 JPY" in text
     shipped_text = shipped.get_body(preferencelist=("plain",)).get_content()
     assert view.shipment.tracking in shipped_text
+
+
+async def test_engineers_find_an_order_by_its_status_and_channel_search_attributes(shop: Shop) -> None:
+    order_id = await shop.place(an_order(channel="marketplace"))
+    await shop.wait_for(order_id, OrderStatus.COMPLETED)
+
+    description = await shop.handle(order_id).describe()
+    assert description.typed_search_attributes.get(search.ORDER_STATUS) == "completed"
+    assert description.typed_search_attributes.get(search.CHANNEL) == "marketplace"
+    query = f"OrderStatus = 'completed' AND Channel = 'marketplace' AND WorkflowId = 'order-{order_id}'"
+    for _ in range(50):  # the visibility store is eventually consistent
+        found = [run.id async for run in shop.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [f"order-{order_id}"]
