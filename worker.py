@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -140,6 +141,8 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_level != "debug":
         # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
+        # Activity messages already name their order; the SDK's info dict stays in the record's extras.
+        activity.logger.activity_info_on_message = False
 
 
 def exit_now(status: int | str | None) -> NoReturn:
