@@ -22,7 +22,7 @@ from settings import Settings
 from store import notifications
 from store.schema import Notification
 
-SMTP_TIMEOUT_SECONDS = 30.0
+SMTP_TIMEOUT_SECONDS = 10.0
 SMTP_UNAVAILABLE = "SmtpUnavailable"
 EMAIL_NOT_APPLICABLE = "EmailNotApplicable"
 
@@ -68,20 +68,25 @@ class NotificationActivities:
         )
         if queued.status == notifications.SENT:
             return api.EmailSent(message_id=queued.message_id, already_sent=True)
-        # A crash between sending and marking it sent resends under the same Message-ID, which mail clients
-        # use to drop the duplicate.
         await self._deliver(message, key)
-        await notifications.mark_sent(self.sessions, key, datetime.now(UTC))
         return api.EmailSent(message_id=queued.message_id)
 
     async def _deliver(self, message: EmailMessage, key: str) -> None:
+        """Hand the message to SMTP and mark it sent in one transaction that commits the moment the server has it.
+
+        The outbox row is locked before the envelope goes out, so a worker killed mid-send rolls the row back to
+        pending and the retry sends again; only a kill in the instant between the server's reply and the commit
+        can repeat an email, and then under the same Message-ID. Connecting and QUIT stay outside the lock.
+        """
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.settings.smtp_host,
-                port=self.settings.smtp_port,
-                timeout=SMTP_TIMEOUT_SECONDS,
-            )
+            async with (
+                aiosmtplib.SMTP(
+                    hostname=self.settings.smtp_host, port=self.settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
+                ) as smtp,
+                self.sessions.begin() as session,
+            ):
+                await notifications.mark_sent(session, key, datetime.now(UTC))
+                await smtp.send_message(message)
         except (aiosmtplib.SMTPException, OSError) as error:
             raise ApplicationError(
                 f"email {key}: SMTP server {self.settings.smtp_host}:{self.settings.smtp_port} "

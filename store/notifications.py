@@ -41,14 +41,13 @@ async def enqueue(sessions: async_sessionmaker[AsyncSession], notification: Noti
         return queued
 
 
-async def mark_sent(sessions: async_sessionmaker[AsyncSession], idempotency_key: str, at: datetime) -> None:
-    """Record that the SMTP server accepted the email."""
-    async with sessions.begin() as session:
-        await session.execute(
-            update(Notification)
-            .where(Notification.idempotency_key == idempotency_key, Notification.status == PENDING)
-            .values(status=SENT, sent_at=at)
-        )
+async def mark_sent(session: AsyncSession, idempotency_key: str, at: datetime) -> None:
+    """Mark the email sent inside the caller's transaction, which commits once the SMTP server has it."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.idempotency_key == idempotency_key, Notification.status == PENDING)
+        .values(status=SENT, sent_at=at)
+    )
 
 
 async def sent_for_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> list[Notification]:

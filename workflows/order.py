@@ -50,6 +50,10 @@ _DATABASE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=[api.ErrorType.UNKNOWN_SKU],
 )
+# A killed worker's activity is retried only when its timeout runs out, so timeouts stay close to what the work
+# needs: milliseconds for the database, a few SMTP round trips for an email.
+_DATABASE_TIMEOUT = timedelta(seconds=10)
+_EMAIL_TIMEOUT = timedelta(seconds=20)
 _MAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
 )
@@ -576,7 +580,7 @@ class OrderWorkflow:
             api.SEND_EMAIL,
             api.SendEmail(kind=kind, order=self._view),
             api.EmailSent,
-            timeout=timedelta(seconds=60),
+            timeout=_EMAIL_TIMEOUT,
             retry=_MAIL_RETRY,
         )
         self._note(f"email sent: {kind.value}", self._order.customer.email)
@@ -639,7 +643,7 @@ class OrderWorkflow:
         request: BaseModel,
         result_type: type[ResultT],
         *,
-        timeout: timedelta = timedelta(seconds=30),
+        timeout: timedelta = _DATABASE_TIMEOUT,
         retry: RetryPolicy = _DATABASE_RETRY,
         heartbeat: timedelta | None = None,
     ) -> ResultT:
