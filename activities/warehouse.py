@@ -38,7 +38,7 @@ class WarehouseActivities:
         if record.status != warehouse.OPEN:
             return _state(record)
         # Measured from the stored opening time, so a retry after a crash only waits for what is left.
-        await _work_until(warehouse.opened_at(record) + task.duration)
+        await _work_until(record.opened_at + task.duration)
         done = await warehouse.close_task(
             self.sessions, task.order_id, task.kind.value, task.done_by or AUTOMATED, _now()
         )

@@ -91,10 +91,5 @@ def _booked(row: PaymentRecord) -> BookedPayment:
         amount=Money.from_minor(row.amount_minor, row.currency),
         gateway_reference=row.gateway_reference,
         reference=row.reference,
-        at=_as_utc(row.at),
+        at=row.at,
     )
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -15,7 +15,28 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back zone-aware, on SQLite (which drops the zone) as elsewhere."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing to store a naive timestamp {value.isoformat()}; give it a zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -31,7 +52,7 @@ class Product(Base):
     name: Mapped[str] = mapped_column(String(200))
     price_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class StockLevel(Base):
@@ -63,7 +84,7 @@ class StockMovement(Base):
     kind: Mapped[str] = mapped_column(String(20))
     quantity: Mapped[int] = mapped_column(Integer)
     order_id: Mapped[str | None] = mapped_column(String(100), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class StockReservation(Base):
@@ -76,8 +97,8 @@ class StockReservation(Base):
     # reserved | released | shipped
     status: Mapped[str] = mapped_column(String(20))
     lines_json: Mapped[str] = mapped_column(Text)
-    reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reserved_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class OrderRecord(Base):
@@ -103,8 +124,8 @@ class OrderRecord(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     payment_method: Mapped[str] = mapped_column(String(20))
     tracking: Mapped[str | None] = mapped_column(String(100))
-    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Workflow-side counter: a late, retried projection of an older state never overwrites a newer one.
     version: Mapped[int] = mapped_column(Integer)
     view_json: Mapped[str] = mapped_column(Text)
@@ -125,7 +146,7 @@ class PaymentRecord(Base):
     currency: Mapped[str] = mapped_column(String(3))
     gateway_reference: Mapped[str] = mapped_column(String(100), unique=True)
     reference: Mapped[str | None] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ShipmentRecord(Base):
@@ -136,10 +157,10 @@ class ShipmentRecord(Base):
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     carrier: Mapped[str] = mapped_column(String(50))
     tracking: Mapped[str] = mapped_column(String(100), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Sandbox carrier only: when the simulated parcel arrives.
-    delivers_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivers_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class WarehouseTaskRecord(Base):
@@ -153,8 +174,8 @@ class WarehouseTaskRecord(Base):
     kind: Mapped[str] = mapped_column(String(10))
     # open | done | cancelled
     status: Mapped[str] = mapped_column(String(20))
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     done_by: Mapped[str | None] = mapped_column(String(100))
 
 
@@ -172,8 +193,8 @@ class Notification(Base):
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     # pending | sent
     status: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class FeedbackRecord(Base):
@@ -184,4 +205,4 @@ class FeedbackRecord(Base):
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

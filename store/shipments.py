@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -98,12 +98,7 @@ def _parcel(record: ShipmentRecord) -> Parcel:
         order_id=record.order_id,
         carrier=record.carrier,
         tracking=record.tracking,
-        created_at=_utc(record.created_at),
-        delivers_at=None if record.delivers_at is None else _utc(record.delivers_at),
-        delivered_at=None if record.delivered_at is None else _utc(record.delivered_at),
+        created_at=record.created_at,
+        delivers_at=record.delivers_at,
+        delivered_at=record.delivered_at,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; everything we store is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

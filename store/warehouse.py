@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
@@ -13,11 +13,6 @@ from store.schema import WarehouseTaskRecord
 OPEN = "open"
 DONE = "done"
 CANCELLED = "cancelled"
-
-
-def opened_at(task: WarehouseTaskRecord) -> datetime:
-    """When the task was opened, in UTC (SQLite hands timestamps back without their zone)."""
-    return task.opened_at if task.opened_at.tzinfo else task.opened_at.replace(tzinfo=UTC)
 
 
 async def get_task(sessions: async_sessionmaker[AsyncSession], order_id: str, kind: str) -> WarehouseTaskRecord | None:
