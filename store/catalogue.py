@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.money import Money
 from store.schema import Product, StockLevel, StockMovement, StockReservation
@@ -351,18 +352,7 @@ async def release_reservation(sessions: async_sessionmaker[AsyncSession], order_
         reservation = await _close_reservation(session, order_id, RELEASED)
         if reservation is None:
             return 0
-        lines = _lines_of(reservation)
-        for sku, quantity in sorted(lines.items()):
-            await _rows_changed(
-                session,
-                _level(sku, reservation.warehouse).values(
-                    reserved=StockLevel.reserved - quantity, available=StockLevel.available + quantity
-                ),
-            )
-            session.add(
-                _movement(f"{order_id}:{RELEASE}:{sku}", sku, reservation.warehouse, RELEASE, quantity, order_id)
-            )
-        return sum(lines.values())
+        return await _move_reserved(session, reservation, RELEASE, StockLevel.available)
 
 
 async def ship_reservation(sessions: async_sessionmaker[AsyncSession], order_id: str) -> int:
@@ -377,16 +367,24 @@ async def ship_reservation(sessions: async_sessionmaker[AsyncSession], order_id:
             if existing is not None and existing.status == SHIPPED:
                 return 0
             raise NoOpenReservation(order_id, existing.status if existing is not None else None)
-        lines = _lines_of(reservation)
-        for sku, quantity in sorted(lines.items()):
-            await _rows_changed(
-                session,
-                _level(sku, reservation.warehouse).values(
-                    reserved=StockLevel.reserved - quantity, shipped=StockLevel.shipped + quantity
-                ),
-            )
-            session.add(_movement(f"{order_id}:{SHIP}:{sku}", sku, reservation.warehouse, SHIP, quantity, order_id))
-        return sum(lines.values())
+        return await _move_reserved(session, reservation, SHIP, StockLevel.shipped)
+
+
+async def _move_reserved(
+    session: AsyncSession, reservation: StockReservation, kind: str, destination: InstrumentedAttribute[int]
+) -> int:
+    """Move every unit the reservation holds from reserved to `destination`, one ledger row per SKU."""
+    lines = _lines_of(reservation)
+    for sku, quantity in sorted(lines.items()):
+        await _rows_changed(
+            session,
+            _level(sku, reservation.warehouse).values(
+                {StockLevel.reserved: StockLevel.reserved - quantity, destination: destination + quantity}
+            ),
+        )
+        key = f"{reservation.order_id}:{kind}:{sku}"
+        session.add(_movement(key, sku, reservation.warehouse, kind, quantity, reservation.order_id))
+    return sum(lines.values())
 
 
 async def reservation_status(sessions: async_sessionmaker[AsyncSession], order_id: str) -> str | None:
