@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
@@ -53,16 +53,7 @@ async def add_shipment(sessions: async_sessionmaker[AsyncSession], parcel: Parce
             existing = await session.scalar(select(ShipmentRecord).where(ShipmentRecord.order_id == parcel.order_id))
             if existing is not None:
                 return _parcel(existing)
-            session.add(
-                ShipmentRecord(
-                    order_id=parcel.order_id,
-                    carrier=parcel.carrier,
-                    tracking=parcel.tracking,
-                    created_at=parcel.created_at,
-                    delivers_at=parcel.delivers_at,
-                    delivered_at=parcel.delivered_at,
-                )
-            )
+            session.add(ShipmentRecord(**asdict(parcel)))
         return parcel
     except IntegrityError:
         # Either a concurrent attempt stored this order's parcel first, or the tracking number is taken.
@@ -94,11 +85,4 @@ async def _one(sessions: async_sessionmaker[AsyncSession], query: Select[Shipmen
 
 
 def _parcel(record: ShipmentRecord) -> Parcel:
-    return Parcel(
-        order_id=record.order_id,
-        carrier=record.carrier,
-        tracking=record.tracking,
-        created_at=record.created_at,
-        delivers_at=record.delivers_at,
-        delivered_at=record.delivered_at,
-    )
+    return Parcel(**{column.name: getattr(record, column.name) for column in fields(Parcel)})
