@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.calendar import BusinessCalendar, WorkingHours
 from domain.money import SUPPORTED_CURRENCIES
 from domain.order import FulfilmentMode
 from domain.policy import OrderPolicy
@@ -39,11 +40,19 @@ class Settings(BaseSettings):
     smtp_port: int = Field(8025, description="SMTP port; `oms up` runs a sink here.")
     mail_from: str = Field("orders@demo-shop.example", description="Sender of customer emails.")
     operator_email: str = Field("operator@demo-shop.example", description="Where operator alerts go.")
+    escalation_email: str | None = Field(
+        None, description="Where overdue-refund escalations go; default: the operator address."
+    )
     shop_name: str = Field("Demo Shop", description="Shop name used in emails.")
 
     # Business
     base_currency: str = Field("EUR", description="Currency that reports convert to.")
-    country: str = Field("DE", description="Country whose public holidays count.")
+    country: str = Field("DE", description="Country whose public holidays count (ISO 3166-1 alpha-2).")
+    subdivision: str | None = Field(None, description="State or region whose holidays count too, e.g. BY.")
+    timezone: str = Field("Europe/Berlin", description="The shop's time zone: business days and deadlines.")
+    warehouse_hours: str = Field(
+        "24/7", description='When picking and packing happen, e.g. "Mon-Fri 08:00-18:00; Sat 09:00-13:00".'
+    )
     warehouse: str = Field("main", description="Warehouse that reservations draw from.")
     fulfilment_mode: FulfilmentMode = Field(FulfilmentMode.AUTO, description="Default mode of new orders.")
 
@@ -54,10 +63,14 @@ class Settings(BaseSettings):
     tracking_poll_seconds: float = Field(5.0, gt=0, description="How often delivery tracking is polled.")
 
     # Order policy (days)
-    payment_due_days: int = Field(7, ge=1, description="Unpaid bank transfer/invoice orders cancel after.")
+    payment_due_days: int = Field(
+        7, ge=1, description="Unpaid bank transfer/invoice orders cancel after this many business days."
+    )
     survey_delay_days: float = Field(3, ge=0, description="Satisfaction survey goes out after delivery.")
     feedback_window_days: float = Field(14, ge=0, description="How long the survey waits for feedback.")
     refund_window_days: float = Field(30, ge=0, description="Refunds accepted until this after delivery.")
+    refund_sla_business_days: int = Field(5, ge=1, le=30, description="A refund is finished within this.")
+    refund_reminder_time: str = Field("09:00", description="Shop time of the daily reminder of a manual payout.")
 
     demo_data: bool = Field(True, description="Seed the demo catalogue and demo orders on a fresh state.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -68,6 +81,36 @@ class Settings(BaseSettings):
         if value not in SUPPORTED_CURRENCIES:
             raise ValueError(f"{value!r} is not a supported currency")
         return value
+
+    @field_validator("refund_reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day; use HH:MM, e.g. 09:00") from None
+        return value
+
+    @model_validator(mode="after")
+    def _calendar_and_hours(self) -> Self:
+        # Checked here so a bad country, time zone or hours spec stops the worker at start, naming the field.
+        _ = self.hours
+        return self
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """The shop's business days and time zone."""
+        return BusinessCalendar(country=self.country, subdivision=self.subdivision, timezone=self.timezone)
+
+    @property
+    def hours(self) -> WorkingHours:
+        """The warehouse's working hours."""
+        return WorkingHours.parse(self.warehouse_hours, self.calendar)
+
+    @property
+    def escalation_address(self) -> str:
+        """Where escalations go."""
+        return self.escalation_email or self.operator_email
 
     @cached_property
     def oms_database_url(self) -> str:
@@ -95,7 +138,12 @@ class Settings(BaseSettings):
             pack_duration=timedelta(seconds=self.pack_seconds),
             tracking_poll_interval=timedelta(seconds=self.tracking_poll_seconds),
             payment_due=timedelta(days=self.payment_due_days),
+            payment_due_business_days=self.payment_due_days,
             survey_delay=timedelta(days=self.survey_delay_days),
             feedback_window=timedelta(days=self.feedback_window_days),
             refund_window=timedelta(days=self.refund_window_days),
+            calendar=self.calendar,
+            warehouse_hours=self.hours,
+            refund_sla_business_days=self.refund_sla_business_days,
+            refund_reminder_time=time.fromisoformat(self.refund_reminder_time),
         )

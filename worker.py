@@ -27,6 +27,7 @@ from activities.warehouse import WarehouseActivities
 from settings import Settings
 from store.db import create_engine, create_schema, session_factory
 from workflows.order import OrderWorkflow
+from workflows.refund import RefundWorkflow
 
 # Activities spend their time waiting on the database, SMTP and the sandbox systems, not on the CPU; beyond
 # this, SQLite writers mostly queue behind each other's locks.
@@ -83,7 +84,7 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow],
+        workflows=[OrderWorkflow, RefundWorkflow],
         activities=activity_handlers(sessions, settings),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.money import Money
 from domain.order import Address, PaymentDetails, PaymentMethod
+from domain.refund import RefundView
 from domain.view import OrderView
 
 # Activity names. Workflows refer to activities by these, so renaming an implementation never breaks history.
@@ -26,6 +27,11 @@ TRACK_SHIPMENT = "track_shipment"
 SEND_EMAIL = "send_email"
 PROJECT_ORDER = "project_order"
 RECORD_FEEDBACK = "record_feedback"
+STOP_WAREHOUSE_TASKS = "stop_warehouse_tasks"
+RETURN_STOCK = "return_stock"
+REFUND_PAYMENT = "refund_payment"
+RECORD_REFUND_PAYOUT = "record_refund_payout"
+RECORD_REFUND = "record_refund"
 
 
 class ErrorType(StrEnum):
@@ -34,6 +40,7 @@ class ErrorType(StrEnum):
     PAYMENT_DECLINED = "PaymentDeclined"
     UNKNOWN_SKU = "UnknownSku"
     NOTHING_RESERVED = "NothingReserved"
+    REFUND_REJECTED = "RefundRejected"
 
 
 # --- payments -------------------------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ class Tracking(BaseModel):
 
 
 class EmailKind(StrEnum):
-    """The emails an order sends; each at most once per order."""
+    """The emails an order sends; each at most once per order (per refund, and per reminder, for refund emails)."""
 
     ORDER_CONFIRMATION = "order_confirmation"
     PAYMENT_DECLINED = "payment_declined"
@@ -218,15 +225,41 @@ class EmailKind(StrEnum):
     SHIPPED = "shipped"
     COMPLETED = "completed"
     SURVEY = "survey"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    REFUND_PAYOUT_REQUESTED = "refund_payout_requested"
+    REFUND_REMINDER = "refund_reminder"
+    REFUND_ESCALATED = "refund_escalated"
+
+    @property
+    def for_operator(self) -> bool:
+        """Goes to the shop (operator, or the escalation address), not to the customer."""
+        return self in (EmailKind.REFUND_PAYOUT_REQUESTED, EmailKind.REFUND_REMINDER, EmailKind.REFUND_ESCALATED)
+
+    @property
+    def about_a_refund(self) -> bool:
+        """Needs the refund in `SendEmail.refund`, and is sent once per refund rather than once per order."""
+        return self in (
+            EmailKind.REFUNDED,
+            EmailKind.CANCELLED,
+            EmailKind.REFUND_PAYOUT_REQUESTED,
+            EmailKind.REFUND_REMINDER,
+            EmailKind.REFUND_ESCALATED,
+        )
 
 
 class SendEmail(BaseModel):
-    """Email the customer about the order as it stands in `order`."""
+    """Email the customer (or the shop) about the order as it stands in `order`.
+
+    Refund emails carry the refund; reminders are numbered by `sequence` so each one goes out once.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     kind: EmailKind
     order: OrderView
+    refund: RefundView | None = None
+    sequence: int = Field(0, ge=0)
 
 
 class EmailSent(BaseModel):
@@ -267,3 +300,106 @@ class Projected(BaseModel):
 
     order_id: str
     version: int
+
+
+# --- refunds --------------------------------------------------------------------------------------------------
+
+
+class StopWarehouseTasks(BaseModel):
+    """Take the order's open pick and pack jobs off the warehouse's list."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    reason: str
+
+
+class WarehouseStopped(BaseModel):
+    """The jobs that were open and are now cancelled (none when an earlier attempt already stopped them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stopped: list[TaskKind] = Field(default_factory=list)
+
+
+class StockReturnLine(BaseModel):
+    """Units of one SKU coming back with a refund; `restock` is False for damaged goods."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    quantity: int = Field(ge=1)
+    restock: bool = True
+
+
+class ReturnStock(BaseModel):
+    """Give back a refund's goods: release what is still reserved, restock what had shipped (unless damaged)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    refund_id: str
+    lines: list[StockReturnLine]
+
+
+class StockReturned(BaseModel):
+    """Units released from the reservation, restocked after shipment, and written off as damaged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    released: int = 0
+    restocked: int = 0
+    written_off: int = 0
+
+
+class RefundPayment(BaseModel):
+    """Pay `amount` back to the card or PayPal account the order was paid with; idempotent by `refund_id`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    refund_id: str
+    payment: PaymentDetails
+    amount: Money
+
+
+class RecordRefundPayout(BaseModel):
+    """A person paid the refund out by hand (bank transfer back, cash); book it once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    refund_id: str
+    method: PaymentMethod
+    amount: Money
+    reference: str | None = None
+    by: str | None = None
+
+
+class RefundPaid(BaseModel):
+    """The money is back with the customer: the gateway's (or payout's) reference and when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    refund_id: str
+    reference: str
+    amount: Money
+    paid_at: datetime
+
+
+class RecordRefund(BaseModel):
+    """Write the refund as it stands into the `refunds` table that reports read (insert or update by id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    refund: RefundView
+
+
+class RefundRecorded(BaseModel):
+    """The refund row now holds this state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    refund_id: str
+    state: str

@@ -1,4 +1,4 @@
-"""Inventory activities: reserve an order's stock all or nothing, release it on cancellation, ship it."""
+"""Inventory activities: reserve an order's stock all or nothing, release it on cancellation, ship it, take it back."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class InventoryActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activity functions to register with a worker."""
-        return [self.reserve_stock, self.release_stock, self.ship_stock]
+        return [self.reserve_stock, self.release_stock, self.ship_stock, self.return_stock]
 
     @activity.defn(name=api.RESERVE_STOCK)
     async def reserve_stock(self, request: api.ReserveStock) -> api.Reservation:
@@ -66,6 +66,33 @@ class InventoryActivities:
         except catalogue.NoOpenReservation as closed:
             raise _nothing_reserved(closed) from closed
         return api.StockMoved(units=units)
+
+    @activity.defn(name=api.RETURN_STOCK)
+    async def return_stock(self, request: api.ReturnStock) -> api.StockReturned:
+        """Release what the order still has reserved and restock the refund's shipped goods unless damaged.
+
+        A retry after success moves nothing and reports the same counts.
+        """
+        returned = await catalogue.return_stock(
+            self.sessions,
+            request.order_id,
+            request.refund_id,
+            [
+                catalogue.ReturnLine(sku=line.sku, quantity=line.quantity, restock=line.restock)
+                for line in request.lines
+            ],
+        )
+        activity.logger.info(
+            "order %s, refund %s: %d units released, %d restocked, %d written off",
+            request.order_id,
+            request.refund_id,
+            returned.released,
+            returned.restocked,
+            returned.written_off,
+        )
+        return api.StockReturned(
+            released=returned.released, restocked=returned.restocked, written_off=returned.written_off
+        )
 
 
 def _nothing_reserved(closed: catalogue.NoOpenReservation) -> ApplicationError:

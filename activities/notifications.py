@@ -1,7 +1,8 @@
-"""Customer emails over SMTP (aiosmtplib) in plain text and HTML, each sent once per order and kind."""
+"""Customer and operator emails over SMTP (aiosmtplib), text and HTML, each once per order and kind (or refund)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import api
 from domain.order import PaymentMethod
+from domain.refund import RefundView
 from domain.view import OrderView
 from settings import Settings
 from store import notifications
@@ -25,20 +28,41 @@ from store.schema import Notification
 SMTP_TIMEOUT_SECONDS = 10.0
 SMTP_UNAVAILABLE = "SmtpUnavailable"
 EMAIL_NOT_APPLICABLE = "EmailNotApplicable"
+# How the operator tells the order that a refund was paid out by hand.
+PAYOUT_COMMAND = "oms order refund-paid-out {order_id} --reference <your bank reference>"
+# Characters a refund id may not carry into a Message-ID.
+_NOT_IN_MESSAGE_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True)
 class Letter:
-    """What an email says before it is rendered: paragraphs around an optional order summary."""
+    """What an email says before it is rendered: paragraphs around an optional list and order summary."""
 
     subject: str
     opening: list[str]
     closing: list[str] = field(default_factory=list)
     with_summary: bool = False
+    listing: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """What a refund email is about: the order, the refund, which reminder, and the shop's settings and clock."""
+
+    order: OrderView
+    refund: RefundView
+    sequence: int
+    settings: Settings
+    now: datetime
+
+    @property
+    def deadline(self) -> str:
+        """The refund's deadline in shop time, e.g. "Fri 04 Dec 2026 23:59 CET"."""
+        return _shop_time(self.refund.deadline, self.settings)
 
 
 class NotificationActivities:
-    """Emails to customers; the `notifications` outbox makes each (order, kind) go out once."""
+    """Emails to customers and the shop; the `notifications` outbox makes each (order, kind, refund) go out once."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
@@ -50,17 +74,25 @@ class NotificationActivities:
 
     @activity.defn(name=api.SEND_EMAIL)
     async def send_email(self, request: api.SendEmail) -> api.EmailSent:
-        """Send the email of this kind for the order unless an earlier attempt already did."""
+        """Send the email of this kind for the order (or its refund) unless an earlier attempt already did."""
         order = request.order
-        message = compose(request.kind, order, self.settings)
-        key = f"{order.order_id}:{request.kind.value}"
+        # The workflow's clock when it asked, not the worker's: a retry says the same, and tests may skip time.
+        message = compose(
+            request.kind,
+            order,
+            self.settings,
+            refund=request.refund,
+            sequence=request.sequence,
+            now=activity.info().scheduled_time,
+        )
+        key = outbox_key(order.order_id, request.kind, request.refund, request.sequence)
         queued = await notifications.enqueue(
             self.sessions,
             Notification(
                 idempotency_key=key,
                 order_id=order.order_id,
                 kind=request.kind.value,
-                recipient=order.customer.email,
+                recipient=recipient(request.kind, order, self.settings)[1],
                 subject=str(message["Subject"]),
                 message_id=str(message["Message-ID"]),
                 created_at=datetime.now(UTC),
@@ -95,24 +127,79 @@ class NotificationActivities:
             ) from error
 
 
-def compose(kind: api.EmailKind, order: OrderView, settings: Settings) -> EmailMessage:
-    """The complete email of this kind for the order: headers, a plain-text part and an HTML alternative."""
-    letter = _LETTERS[kind](order, settings.shop_name)
+def compose(
+    kind: api.EmailKind,
+    order: OrderView,
+    settings: Settings,
+    *,
+    refund: RefundView | None = None,
+    sequence: int = 0,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The complete email of this kind for the order: headers, a plain-text part and an HTML alternative.
+
+    Refund kinds need `refund` (a non-retryable `EmailNotApplicable` error without it); `now` is when the
+    workflow asked for the email, which reminders count the days left from.
+    """
+    if kind.about_a_refund:
+        if refund is None:
+            raise ApplicationError(
+                f"order {order.order_id}: a {kind.value} email needs the refund it is about",
+                type=EMAIL_NOT_APPLICABLE,
+                non_retryable=True,
+            )
+        letter = _REFUND_LETTERS[kind](RefundNotice(order, refund, sequence, settings, now or datetime.now(UTC)))
+    else:
+        letter = _LETTERS[kind](order, settings.shop_name)
     message = EmailMessage()
     message["Subject"] = letter.subject
     message["From"] = formataddr((settings.shop_name, settings.mail_from))
-    message["To"] = formataddr((order.customer.name, order.customer.email))
+    message["To"] = formataddr(recipient(kind, order, settings))
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = message_id(order.order_id, kind, settings.mail_from)
+    message["Message-ID"] = message_id(
+        order.order_id,
+        kind,
+        settings.mail_from,
+        refund_id=refund.refund_id if refund is not None and kind.about_a_refund else None,
+        sequence=sequence,
+    )
     message.set_content(_text(letter, order, settings.shop_name))
     message.add_alternative(_html(letter, order, settings.shop_name), subtype="html")
     return message
 
 
-def message_id(order_id: str, kind: api.EmailKind, mail_from: str) -> str:
-    """The email's Message-ID: the same for every attempt, so a resend is recognisable as the same email."""
+def recipient(kind: api.EmailKind, order: OrderView, settings: Settings) -> tuple[str, str]:
+    """Name and address the email goes to: the customer, or the shop for operator kinds."""
+    if kind is api.EmailKind.REFUND_ESCALATED:
+        return f"{settings.shop_name} escalations", settings.escalation_address
+    if kind.for_operator:
+        return f"{settings.shop_name} operator", settings.operator_email
+    return order.customer.name, order.customer.email
+
+
+def outbox_key(order_id: str, kind: api.EmailKind, refund: RefundView | None = None, sequence: int = 0) -> str:
+    """The outbox's idempotency key: once per order and kind, and per refund (and reminder) for refund kinds."""
+    if not kind.about_a_refund or refund is None:
+        # Unchanged since before refunds: stored outboxes and running orders depend on it.
+        return f"{order_id}:{kind.value}"
+    key = f"{order_id}:{kind.value}:{refund.refund_id}"
+    return f"{key}:{sequence}" if sequence else key
+
+
+def message_id(
+    order_id: str, kind: api.EmailKind, mail_from: str, *, refund_id: str | None = None, sequence: int = 0
+) -> str:
+    """The email's Message-ID: the same for every attempt, so a resend is recognisable as the same email.
+
+    Refund emails carry the refund id, and reminders their number, so each is a message of its own.
+    """
     domain = mail_from.rpartition("@")[2] or "localhost"
-    return f"<{order_id}.{kind.value}@{domain}>"
+    if refund_id is None:
+        return f"<{order_id}.{kind.value}@{domain}>"
+    local = f"{order_id}.{kind.value}.{_NOT_IN_MESSAGE_ID.sub('-', refund_id)}"
+    if sequence:
+        local = f"{local}.{sequence}"
+    return f"<{local}@{domain}>"
 
 
 # --- what each email says ---------------------------------------------------------------------------------
@@ -240,11 +327,179 @@ def _address(order: OrderView) -> str:
     return ", ".join(part for part in parts if part)
 
 
+# --- what each refund email says --------------------------------------------------------------------------
+
+
+def _refunded(notice: RefundNotice) -> Letter:
+    order, refund = notice.order, notice.refund
+    shop = notice.settings.shop_name
+    if refund.amount.is_zero:
+        money = "No payment had been taken for it, so there is no money to pay back."
+    else:
+        money = f"The money goes back to {_paid_back_to(order, refund)}."
+    return Letter(
+        subject=f"{shop}: refund of {refund.amount.format()} for order {order.order_id}",
+        opening=[
+            f"Hello {order.customer.name},",
+            f"we have refunded {refund.amount.format()} for order {order.order_id}. This is what it covers:",
+        ],
+        listing=_refund_lines(refund),
+        closing=[money, f"Reason: {refund.reason}", f"Refund reference: {refund.refund_id}"],
+    )
+
+
+def _cancelled(notice: RefundNotice) -> Letter:
+    order, refund = notice.order, notice.refund
+    opening = [
+        f"Hello {order.customer.name},",
+        f"your order {order.order_id} has been cancelled and will not be shipped.",
+        f"Reason: {refund.reason}",
+    ]
+    if not refund.amount.is_zero:
+        opening.append(f"We are refunding {refund.amount.format()} to {_paid_back_to(order, refund)}.")
+    return Letter(subject=f"{notice.settings.shop_name}: order {order.order_id} cancelled", opening=opening)
+
+
+def _payout_requested(notice: RefundNotice) -> Letter:
+    order, refund = notice.order, notice.refund
+    return Letter(
+        subject=(
+            f"{notice.settings.shop_name}: pay back {refund.amount.format()} for order {order.order_id} "
+            f"by {notice.deadline}"
+        ),
+        opening=[
+            "Hello,",
+            f"refund {refund.refund_id} of order {order.order_id} has to be paid out by hand: pay "
+            f"{refund.amount.format()} back to {_customer(order)} by {notice.deadline}, "
+            f"{_how_to_pay_out(refund)}.",
+            f"Reason: {refund.reason}",
+            "It covers:",
+        ],
+        listing=_refund_lines(refund),
+        closing=_record_the_payout(order),
+    )
+
+
+def _reminder(notice: RefundNotice) -> Letter:
+    order, refund = notice.order, notice.refund
+    number = f"reminder {notice.sequence}" if notice.sequence else "reminder"
+    return Letter(
+        subject=(
+            f"{notice.settings.shop_name}: {number}: pay back {refund.amount.format()} for order {order.order_id}"
+        ),
+        opening=[
+            "Hello,",
+            f"{number.capitalize()}: refund {refund.refund_id} of order {order.order_id} has not been paid out yet. "
+            f"Pay {refund.amount.format()} back to {_customer(order)}, {_how_to_pay_out(refund)}.",
+            f"Deadline: {notice.deadline}; {_time_left(notice)}.",
+        ],
+        closing=_record_the_payout(order),
+    )
+
+
+def _escalated(notice: RefundNotice) -> Letter:
+    order, refund = notice.order, notice.refund
+    if refund.needs_payout:
+        unanswered = (
+            f"; {_count(refund.reminders_sent, 'reminder')} to {notice.settings.operator_email} went unanswered"
+            if refund.reminders_sent
+            else ""
+        )
+        stuck = [f"It waits to be paid out by hand, {_how_to_pay_out(refund)}{unanswered}.", *_record_the_payout(order)]
+    else:
+        failure = f" (last error: {refund.last_error})" if refund.last_error else ""
+        account = f"the {order.payment.reference}" if refund.method is PaymentMethod.CARD else "the PayPal account"
+        stuck = [
+            f"The payment gateway has not managed to pay it back to {account}{failure}. "
+            "It keeps retrying; check the gateway."
+        ]
+    return Letter(
+        subject=(
+            f"[urgent] {notice.settings.shop_name}: refund {refund.refund_id} of order {order.order_id}, "
+            f"{refund.amount.format()}, deadline {notice.deadline}"
+        ),
+        opening=[
+            "Hello,",
+            f"refund {refund.refund_id} of order {order.order_id}, {refund.amount.format()} to {_customer(order)}, "
+            f"is not finished. Deadline: {notice.deadline}; {_time_left(notice)}.",
+            *stuck,
+            f"Reason for the refund: {refund.reason}",
+        ],
+    )
+
+
+_REFUND_LETTERS: dict[api.EmailKind, Callable[[RefundNotice], Letter]] = {
+    api.EmailKind.REFUNDED: _refunded,
+    api.EmailKind.CANCELLED: _cancelled,
+    api.EmailKind.REFUND_PAYOUT_REQUESTED: _payout_requested,
+    api.EmailKind.REFUND_REMINDER: _reminder,
+    api.EmailKind.REFUND_ESCALATED: _escalated,
+}
+
+
+def _refund_lines(refund: RefundView) -> list[str]:
+    rows = [
+        f"{line.quantity} x {_item(line.name, line.sku)} at {line.unit_price.format()} = {line.amount.format()}"
+        for line in refund.lines
+    ]
+    if not refund.shipping.is_zero:
+        rows.append(f"Shipping: {refund.shipping.format()}")
+    rows.append(f"Total: {refund.amount.format()}")
+    return rows
+
+
+def _paid_back_to(order: OrderView, refund: RefundView) -> str:
+    method = refund.method
+    if method is PaymentMethod.CARD:
+        return f"your {order.payment.reference}"
+    if method is PaymentMethod.PAYPAL:
+        return "your PayPal account"
+    if method is PaymentMethod.CASH_ON_DELIVERY:
+        return "you by bank transfer (you paid cash; we will ask for your bank details if we do not have them)"
+    return "the bank account you paid from, by bank transfer"
+
+
+def _how_to_pay_out(refund: RefundView) -> str:
+    if refund.method is PaymentMethod.CASH_ON_DELIVERY:
+        return "by bank transfer (the order was paid in cash: ask the customer for their bank details)"
+    paid_by = refund.method.value.replace("_", " ")
+    return f"by bank transfer to the account the customer paid from (the order was paid by {paid_by})"
+
+
+def _record_the_payout(order: OrderView) -> list[str]:
+    return ["Once it is paid, record it with:", PAYOUT_COMMAND.format(order_id=order.order_id)]
+
+
+def _customer(order: OrderView) -> str:
+    return f"{order.customer.name} <{order.customer.email}>"
+
+
+def _time_left(notice: RefundNotice) -> str:
+    zone = ZoneInfo(notice.settings.timezone)
+    deadline, now = notice.refund.deadline.astimezone(zone), notice.now.astimezone(zone)
+    days = (deadline.date() - now.date()).days
+    if now > deadline:
+        return f"it is overdue by {_count(-days, 'day')}" if days else "it is overdue"
+    if days == 0:
+        return "it is due today"
+    return f"{_count(days, 'day')} left"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _shop_time(moment: datetime, settings: Settings) -> str:
+    return moment.astimezone(ZoneInfo(settings.timezone)).strftime("%a %d %b %Y %H:%M %Z")
+
+
 # --- rendering --------------------------------------------------------------------------------------------
 
 
 def _text(letter: Letter, order: OrderView, shop: str) -> str:
     blocks = list(letter.opening)
+    if letter.listing:
+        blocks.append("\n".join(f"  - {item}" for item in letter.listing))
     if letter.with_summary:
         blocks.append(_text_summary(order))
     blocks.extend(letter.closing)
@@ -266,6 +521,8 @@ def _text_summary(order: OrderView) -> str:
 def _html(letter: Letter, order: OrderView, shop: str) -> str:
     # Every piece of text can carry customer input (names, addresses, notes): escape it all.
     blocks = [f"<p>{escape(paragraph)}</p>" for paragraph in letter.opening]
+    if letter.listing:
+        blocks.append("<ul>" + "".join(f"<li>{escape(item)}</li>" for item in letter.listing) + "</ul>")
     if letter.with_summary:
         blocks.append(_html_summary(order))
     blocks.extend(f"<p>{escape(paragraph)}</p>" for paragraph in letter.closing)

@@ -1,4 +1,4 @@
-"""Payment activities: capture through the sandbox gateway or book money paid another way, once per order."""
+"""Payment activities: take the money (once per order) and pay refunds back (once per refund), by gateway or hand."""
 
 from __future__ import annotations
 
@@ -11,15 +11,21 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities import api
 from activities.api import ErrorType
+from domain.money import Money
 from domain.order import PaymentMethod
 from gateways import payments as gateway
 from settings import Settings
 from store import payments as payment_records
+from store import refunds as refund_records
 from store.payments import BookedPayment
+from store.refunds import RefundPayout
+
+# `ApplicationError.type` of a refund the gateway failed to make this time: retryable, so Temporal keeps trying.
+GATEWAY_UNAVAILABLE = "GatewayUnavailable"
 
 
 class PaymentActivities:
-    """Taking the customer's money: each order is captured at most once, whatever the retries."""
+    """The customer's money: captured at most once per order and paid back at most once per refund, however retried."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessions = sessions
@@ -27,7 +33,7 @@ class PaymentActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activity functions to register with a worker."""
-        return [self.capture_payment, self.record_payment]
+        return [self.capture_payment, self.record_payment, self.refund_payment, self.record_refund_payout]
 
     @activity.defn(name=api.CAPTURE_PAYMENT)
     async def capture_payment(self, request: api.CapturePayment) -> api.PaymentCaptured:
@@ -93,6 +99,125 @@ class PaymentActivities:
                 reference=request.reference,
             )
         return _captured(booked)
+
+    @activity.defn(name=api.REFUND_PAYMENT)
+    async def refund_payment(self, request: api.RefundPayment) -> api.RefundPaid:
+        """Pay the refund back to the card or PayPal account through the gateway; a retry pays nothing more.
+
+        More than is left of the capture, or an order without one, is a non-retryable `RefundRejected` error;
+        a gateway failure is retried (`GatewayUnavailable`).
+        """
+        if not request.payment.method.captures_at_once:
+            raise ApplicationError(
+                f"refund {request.refund_id} of order {request.order_id}: {request.payment.method.value} is not "
+                "refunded through the gateway; pay it out by hand and book it with record_refund_payout",
+                non_retryable=True,
+            )
+        paid = await refund_records.find_refund_payment(self.sessions, request.refund_id)
+        if paid is not None:
+            return _refund_paid(paid)
+        capture = await self._refundable_capture(request.order_id, request.refund_id, request.amount)
+        # The attempt's scheduled time is the server's clock, so a test that skips time sees days of retrying.
+        info = activity.info()
+        try:
+            receipt = gateway.refund(
+                request.payment,
+                capture.gateway_reference,
+                request.amount,
+                idempotency_key=_refund_key(request.refund_id),
+                elapsed=info.current_attempt_scheduled_time - info.scheduled_time,
+            )
+        except gateway.GatewayUnavailable as unavailable:
+            raise ApplicationError(
+                f"refund {request.refund_id} of order {request.order_id}: the payment gateway failed "
+                f"({unavailable.reason}); will retry",
+                unavailable.reason,
+                type=GATEWAY_UNAVAILABLE,
+            ) from unavailable
+        paid = await refund_records.record_refund_payment(
+            self.sessions,
+            refund_id=request.refund_id,
+            order_id=request.order_id,
+            kind=refund_records.GATEWAY,
+            method=request.payment.method,
+            amount=receipt.amount,
+            reference=receipt.reference,
+        )
+        activity.logger.info(
+            "order %s: refund %s paid back %s as %s", request.order_id, request.refund_id, paid.amount, paid.reference
+        )
+        return _refund_paid(paid)
+
+    @activity.defn(name=api.RECORD_REFUND_PAYOUT)
+    async def record_refund_payout(self, request: api.RecordRefundPayout) -> api.RefundPaid:
+        """Book a refund that a person paid out by hand (bank transfer back, cash); a repeat books nothing more.
+
+        Any order may be paid out by hand, a card order too when the gateway cannot refund it in time: the refund's
+        one row in `refund_payments` then stops `refund_payment` from paying it a second time.
+        """
+        paid = await refund_records.find_refund_payment(self.sessions, request.refund_id)
+        if paid is None:
+            await self._refundable_capture(request.order_id, request.refund_id, request.amount)
+            paid = await refund_records.record_refund_payment(
+                self.sessions,
+                refund_id=request.refund_id,
+                order_id=request.order_id,
+                kind=refund_records.PAYOUT,
+                method=request.method,
+                amount=request.amount,
+                reference=request.reference or _payout_reference(request.refund_id),
+                paid_by=request.by,
+            )
+        return _refund_paid(paid)
+
+    async def _refundable_capture(self, order_id: str, refund_id: str, amount: Money) -> BookedPayment:
+        """The capture `amount` is paid back from; `RefundRejected` if there is none or too little is left of it."""
+        capture = await payment_records.find_capture(self.sessions, order_id)
+        if capture is None:
+            raise _refund_rejected(
+                f"refund {refund_id} of order {order_id}: no payment was taken for the order, so there is nothing "
+                "to pay back; finish the refund without a payment"
+            )
+        if amount.currency != capture.amount.currency or amount.is_zero or amount.amount < 0:
+            raise _refund_rejected(
+                f"refund {refund_id} of order {order_id}: cannot pay back {amount} of a capture of {capture.amount}; "
+                "the amount must be more than zero and in the capture's currency"
+            )
+        # Not counting this refund: an attempt racing its own twin must not see the twin's row as a second refund.
+        refunded = await refund_records.refunded_total(
+            self.sessions, order_id, capture.amount.currency, excluding=refund_id
+        )
+        if capture.amount < refunded + amount:
+            raise _refund_rejected(
+                f"refund {refund_id} of order {order_id}: {amount} would bring the refunds to {refunded + amount}, "
+                f"more than the {capture.amount} captured ({refunded} already refunded, "
+                f"{capture.amount - refunded} left)"
+            )
+        return capture
+
+
+def _refund_rejected(message: str) -> ApplicationError:
+    return ApplicationError(
+        message,
+        type=ErrorType.REFUND_REJECTED,
+        non_retryable=True,
+        # Refusing an impossible refund is a business outcome, not a fault: no traceback in the worker's log.
+        category=ApplicationErrorCategory.BENIGN,
+    )
+
+
+def _refund_key(refund_id: str) -> str:
+    # The gateway's idempotency key: a refund retried after a crash is the same refund, not a second one.
+    return f"refund:{refund_id}"
+
+
+def _payout_reference(refund_id: str) -> str:
+    # Derived from the refund, not the clock, so a retried booking cannot mint a second reference.
+    return f"payout:{refund_id}"
+
+
+def _refund_paid(paid: RefundPayout) -> api.RefundPaid:
+    return api.RefundPaid(refund_id=paid.refund_id, reference=paid.reference, amount=paid.amount, paid_at=paid.paid_at)
 
 
 def _booking_reference(method: PaymentMethod, order_id: str) -> str:

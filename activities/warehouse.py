@@ -1,4 +1,4 @@
-"""The warehouse: pick and pack jobs, done by the simulated warehouse (auto) or by a person (manual)."""
+"""The warehouse: pick and pack jobs, done by the simulated warehouse (auto) or a person (manual), or stopped."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from store.schema import WarehouseTaskRecord
 # A killed worker is noticed a heartbeat timeout after its last beat; beating each second allows a short one.
 HEARTBEAT_INTERVAL_SECONDS = 1.0
 AUTOMATED = "warehouse-system"
+# Room for who stopped a job in `warehouse_tasks.done_by`.
+DONE_BY_LENGTH = 100
 
 
 class WarehouseActivities:
@@ -29,11 +31,14 @@ class WarehouseActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activities to register on a worker."""
-        return [self.perform_task, self.open_task, self.close_task]
+        return [self.perform_task, self.open_task, self.close_task, self.stop_tasks]
 
     @activity.defn(name=api.PERFORM_WAREHOUSE_TASK)
     async def perform_task(self, task: api.WarehouseTask) -> api.TaskState:
-        """Auto mode: the warehouse does the job, taking `duration` from when the task was first opened."""
+        """Auto mode: the warehouse does the job, taking `duration` from when the task was first opened.
+
+        A job already done or cancelled returns at once; one cancelled while it was worked on stays cancelled.
+        """
         record = await warehouse.open_task(self.sessions, task.order_id, task.kind.value, _now())
         if record.status != warehouse.OPEN:
             return _state(record)
@@ -56,11 +61,33 @@ class WarehouseActivities:
         record = await warehouse.close_task(self.sessions, task.order_id, task.kind.value, task.done_by, _now())
         return _state(record)
 
+    @activity.defn(name=api.STOP_WAREHOUSE_TASKS)
+    async def stop_tasks(self, request: api.StopWarehouseTasks) -> api.WarehouseStopped:
+        """Cancel the order's open pick and pack jobs; a repeat stops nothing more."""
+        stopped = await warehouse.cancel_open_tasks(
+            self.sessions, request.order_id, _stopped_by(request.reason), _now()
+        )
+        if stopped:
+            activity.logger.info("order %s: stopped warehouse tasks %s", request.order_id, ", ".join(stopped))
+        return api.WarehouseStopped(stopped=[kind for kind in api.TaskKind if kind.value in stopped])
+
 
 async def _work_until(finishes_at: datetime) -> None:
     while (left := (finishes_at - _now()).total_seconds()) > 0:
         activity.heartbeat(left)
         await asyncio.sleep(min(HEARTBEAT_INTERVAL_SECONDS, left))
+
+
+def _stopped_by(reason: str) -> str:
+    text = f"refund: {' '.join(reason.split())}"
+    if len(text) <= DONE_BY_LENGTH:
+        return text
+    # Cut at a word where one is near the end, so the column shows whole words and says it was cut.
+    cut = text[: DONE_BY_LENGTH - 1]
+    space = cut.rfind(" ")
+    if space > DONE_BY_LENGTH // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 def _state(record: WarehouseTaskRecord) -> api.TaskState:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.refund import RefundView
 from domain.status import OrderStatus
 
 
@@ -21,6 +22,9 @@ class Command(StrEnum):
     FEEDBACK = "feedback"
     DELIVERY_EVENT = "delivery_event"
     STOCK_ARRIVED = "stock_arrived"
+    REFUND = "refund"
+    CANCEL = "cancel"
+    REFUND_PAID_OUT = "refund_paid_out"
 
 
 class PaymentReceived(BaseModel):
@@ -99,3 +103,4 @@ class CommandAccepted(BaseModel):
     command: Command
     status: OrderStatus
     message: str
+    refund: RefundView | None = Field(None, description="The refund a `refund` or `cancel` started.")

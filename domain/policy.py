@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from domain.calendar import BusinessCalendar, WorkingHours
 from domain.order import FulfilmentMode
 
 
 class OrderPolicy(BaseModel):
-    """Timings and modes fixed when the order is placed; a later configuration change leaves running orders alone."""
+    """Timings and modes fixed when the order is placed; a later configuration change leaves running orders alone.
+
+    Fields added after the first release have defaults that reproduce the earlier behaviour, so orders started
+    before them replay unchanged.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -20,7 +25,12 @@ class OrderPolicy(BaseModel):
     pack_duration: timedelta = timedelta(seconds=2)
     tracking_poll_interval: timedelta = timedelta(seconds=5)
     backorder_recheck_interval: timedelta = timedelta(hours=1)
-    payment_due: timedelta = timedelta(days=7)
+    payment_due: timedelta = Field(timedelta(days=7), description="Used only when no business-day count is set.")
+    payment_due_business_days: int | None = None
     survey_delay: timedelta = timedelta(days=3)
     feedback_window: timedelta = timedelta(days=14)
     refund_window: timedelta = timedelta(days=30)
+    calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
+    warehouse_hours: WorkingHours = Field(default_factory=WorkingHours)
+    refund_sla_business_days: int = 5
+    refund_reminder_time: time = time(9, 0)

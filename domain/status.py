@@ -83,6 +83,7 @@ TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
         (S.COMPLETED, S.REFUNDING),
         (S.REFUNDING, S.REFUNDED),
         (S.REFUNDING, S.COMPLETED),  # a partial refund leaves the rest of the order where it was
+        (S.REFUNDING, S.CANCELLED),  # a cancellation that had money to give back
     }
 )
 del S

@@ -1,4 +1,4 @@
-"""The whole order as the `status` query shows it: status, lines, totals, payment, shipment, follow-up, timeline."""
+"""The whole order as the `status` query shows it: status, lines, totals, payment, shipment, refunds, timeline."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from domain.money import Money
 from domain.order import Address, Channel, Customer, FulfilmentMode, Line, PaymentMethod
+from domain.refund import RefundView
 from domain.status import OperatorList, OrderStatus
 
 
@@ -80,6 +81,7 @@ class OrderView(BaseModel):
     shipment: ShipmentView | None = None
     follow_up: FollowUpView = Field(default_factory=FollowUpView)
     backordered_skus: list[str] = Field(default_factory=list)
+    refunds: list[RefundView] = Field(default_factory=list, description="Refunds and cancellations, oldest first.")
     placed_at: datetime
     updated_at: datetime
     version: int = 0

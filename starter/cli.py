@@ -27,7 +27,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, TemporalError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import (
@@ -43,6 +43,7 @@ from domain.commands import (
     StockArrived,
 )
 from domain.order import FulfilmentMode
+from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
 from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
@@ -216,6 +217,53 @@ def order_feedback(
     _send(order_id, Command.FEEDBACK, _valid(Feedback, rating=rating, comment=comment))
 
 
+@order_app.command("refund")
+def order_refund(
+    order_id: OrderId,
+    reason: Annotated[str, typer.Option(help="Why, as the customer will read it, e.g. 'arrived broken'.")],
+    line: Annotated[
+        list[str] | None,
+        typer.Option(help="Refund only SKU:QTY (repeatable); without it, everything not yet refunded."),
+    ] = None,
+    no_restock: Annotated[
+        list[str] | None, typer.Option(help="SKU not to put back on sale, e.g. damaged (repeatable).")
+    ] = None,
+) -> None:
+    """Refund an order, whole or some lines: money back, goods restocked, customer emailed, within the SLA."""
+    items = [_refund_item(text) for text in line or []]
+    _send(order_id, Command.REFUND, _valid(Refund, reason=reason, lines=items, no_restock=no_restock or []))
+
+
+@order_app.command("cancel")
+def order_cancel(
+    order_id: OrderId,
+    reason: Annotated[str, typer.Option(help="Why, as the customer will read it.")],
+) -> None:
+    """Cancel an order that has not shipped: its stock is released and any payment taken is refunded."""
+    _send(order_id, Command.CANCEL, _valid(Cancel, reason=reason))
+
+
+@order_app.command("refund-paid-out")
+def order_refund_paid_out(
+    order_id: OrderId,
+    reference: Annotated[str | None, typer.Option(help="Reference of your bank transfer back to the customer.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who paid it out.")] = None,
+) -> None:
+    """Confirm you paid a bank-transfer, invoice or cash refund back by hand; the refund then finishes."""
+    _send(order_id, Command.REFUND_PAID_OUT, _valid(RefundPaidOut, reference=reference, by=by))
+
+
+def _refund_item(text: str) -> RefundItem:
+    """`SKU:QTY` from a `--line` option."""
+    sku, colon, quantity = text.strip().rpartition(":")
+    if not colon or not sku or not quantity.strip().isdigit():
+        _fail(f"--line {text!r}: expected SKU:QTY, e.g. MUG-ENAMEL:1")
+    try:
+        return RefundItem(sku=sku, quantity=int(quantity))
+    except ValidationError as error:
+        _fail(f"--line {text!r}: {error.errors(include_url=False)[0]['msg']}")
+
+
 # --- stock --------------------------------------------------------------------------------------------------
 
 
@@ -363,7 +411,8 @@ def _send(raw_order_id: str, command: Command, arg: BaseModel) -> None:
     order_id = _order_id(raw_order_id)
 
     async def update(settings: Settings) -> CommandAccepted:
-        handle = _handle(await connect(settings), order_id)
+        client = await connect(settings)
+        handle = _handle(client, order_id)
         try:
             accepted: CommandAccepted = await handle.execute_update(
                 command.value, arg, result_type=CommandAccepted, rpc_timeout=ANSWER_TIMEOUT
@@ -376,11 +425,33 @@ def _send(raw_order_id: str, command: Command, arg: BaseModel) -> None:
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             raise CommandFailed(_no_answer(order_id)) from None
         except RPCError as error:
+            if _closed(error):
+                raise CommandFailed(await _why_closed(client, order_id, command)) from None
             raise _rpc_failure(order_id, error) from None
         return accepted
 
     accepted = _run(update)
     typer.echo(f"{accepted.order_id}: {accepted.message}")
+
+
+def _closed(error: RPCError) -> bool:
+    return error.status is RPCStatusCode.NOT_FOUND and "completed" in error.message.lower()
+
+
+async def _why_closed(client: Client, order_id: str, command: Command) -> str:
+    """Why a closed order refuses a command, from its final view."""
+    handle = client.get_workflow_handle(workflow_id(order_id), result_type=OrderView)
+    try:
+        final = await handle.result(rpc_timeout=ANSWER_TIMEOUT)
+    except TemporalError:  # the generic answer is still right; the detail is a courtesy
+        return f"{command.value} refused for order {order_id}: the order is closed"
+    if final.status.is_final:
+        return f"{command.value} refused for order {order_id}: the order is {final.status.value} and closed"
+    closes = final.follow_up.closes_at
+    window = f" on {_when(closes)}" if closes else ""
+    if command is Command.REFUND:
+        return f"refund refused for order {order_id}: the refund window closed{window}; the order is closed"
+    return f"{command.value} refused for order {order_id}: its follow-up and refund window ended{window}"
 
 
 def _rpc_failure(order_id: str, error: RPCError) -> CommandFailed:
@@ -438,6 +509,7 @@ def _summary(view: OrderView) -> Group:
             f"[bold]Shipment:[/bold] {escape(shipment.carrier)} {escape(shipment.tracking)}, "
             f"shipped {_when(shipment.shipped_at)}, last event {escape(shipment.last_event or '-')}{delivered}"
         )
+    parts.extend(_refund(refund) for refund in view.refunds)
     parts.append(_follow_up(view))
     parts.append(_timeline(view))
     return Group(*parts)
@@ -473,6 +545,35 @@ def _payment(view: OrderView) -> str:
         text += f" ({escape(payment.gateway_reference)})"
     if payment.failure:
         text += f", [red]{escape(payment.failure)}[/red]"
+    return text
+
+
+def _refund(refund: RefundView) -> str:
+    """One refund or cancellation: what goes back, by when, and how it went."""
+    lines = ", ".join(
+        f"{line.quantity} x {line.sku}" + ("" if line.restock else " (no restock)") for line in refund.lines
+    )
+    text = (
+        f"[bold]{refund.kind.value.capitalize()} {refund.refund_id}:[/bold] {refund.amount.format()}"
+        f" ({escape(lines)}), '{escape(refund.reason)}'; due {_when(refund.deadline)}; {refund.state.value}"
+    )
+    if refund.paid_at:
+        reference = refund.payout_reference or refund.gateway_reference or ""
+        text += f"; paid back {_when(refund.paid_at)} {escape(reference)}"
+    if refund.needs_payout and not refund.paid_at:
+        text += "; [yellow]waiting for you to pay it out (`oms order refund-paid-out`)[/yellow]"
+    if refund.escalated_at:
+        text += f"; [red]escalated {_when(refund.escalated_at)}[/red]"
+    stock = [
+        f"{refund.restocked_units} restocked" if refund.restocked_units else "",
+        f"{refund.released_units} released" if refund.released_units else "",
+        f"{refund.written_off_units} written off" if refund.written_off_units else "",
+    ]
+    if any(stock):
+        text += "; " + ", ".join(part for part in stock if part)
+    if refund.finished_at:
+        sla = "[green]within SLA[/green]" if refund.within_sla else "[red]outside SLA[/red]"
+        text += f"; finished {_when(refund.finished_at)}, {sla}"
     return text
 
 

@@ -111,6 +111,24 @@ class StockCount:
 
 
 @dataclass(frozen=True)
+class ReturnLine:
+    """Units of one SKU that a refund gives back; `restock` is False for damaged goods not sold again."""
+
+    sku: str
+    quantity: int
+    restock: bool = True
+
+
+@dataclass(frozen=True)
+class ReturnedStock:
+    """What a refund did with its goods: units released from the reservation, restocked, written off."""
+
+    released: int
+    restocked: int
+    written_off: int
+
+
+@dataclass(frozen=True)
 class LedgerBalance:
     """One SKU in one warehouse: the ledger's movements next to the stock level they should explain."""
 
@@ -371,9 +389,16 @@ async def ship_reservation(sessions: async_sessionmaker[AsyncSession], order_id:
 
 
 async def _move_reserved(
-    session: AsyncSession, reservation: StockReservation, kind: str, destination: InstrumentedAttribute[int]
+    session: AsyncSession,
+    reservation: StockReservation,
+    kind: str,
+    destination: InstrumentedAttribute[int],
+    keyed_by: str | None = None,
 ) -> int:
-    """Move every unit the reservation holds from reserved to `destination`, one ledger row per SKU."""
+    """Move every unit the reservation holds from reserved to `destination`, one ledger row per SKU.
+
+    Ledger keys are `<keyed_by>:<kind>:<sku>`, `keyed_by` being the order id unless a refund does the move.
+    """
     lines = _lines_of(reservation)
     for sku, quantity in sorted(lines.items()):
         await _rows_changed(
@@ -382,9 +407,84 @@ async def _move_reserved(
                 {StockLevel.reserved: StockLevel.reserved - quantity, destination: destination + quantity}
             ),
         )
-        key = f"{reservation.order_id}:{kind}:{sku}"
+        key = f"{keyed_by or reservation.order_id}:{kind}:{sku}"
         session.add(_movement(key, sku, reservation.warehouse, kind, quantity, reservation.order_id))
     return sum(lines.values())
+
+
+# --- refunds ------------------------------------------------------------------------------------------------
+
+
+async def return_stock(
+    sessions: async_sessionmaker[AsyncSession], order_id: str, refund_id: str, lines: Iterable[ReturnLine]
+) -> ReturnedStock:
+    """Take back a refund's goods in one transaction; a retry moves nothing and returns the same counts.
+
+    A reservation still open is released whole (its units never left). Each restocked line then puts back at
+    most the units the order shipped of that SKU that no earlier refund restocked; damaged lines are written off
+    and stay counted as shipped.
+    """
+    restock: dict[str, int] = {}
+    write_off: dict[str, int] = {}
+    for line in lines:
+        if line.quantity < 1:
+            raise ValueError(f"lines[{line.sku}].quantity: must be at least 1, got {line.quantity}")
+        target = restock if line.restock else write_off
+        sku = _normal_sku(line.sku)
+        target[sku] = target.get(sku, 0) + line.quantity
+    async with sessions.begin() as session:
+        # Lock the order's reservation first: two refunds of one order restock one after the other on
+        # PostgreSQL, so together they never put back more than shipped (SQLite has one writer anyway).
+        reservation = await session.scalar(
+            select(StockReservation).where(StockReservation.order_id == order_id).with_for_update()
+        )
+        if reservation is None:
+            return ReturnedStock(released=0, restocked=0, written_off=0)  # nothing was ever set aside or shipped
+        if reservation.status == RESERVED:
+            closed = await _close_reservation(session, order_id, RELEASED)
+            if closed is not None:
+                await _move_reserved(session, closed, RELEASE, StockLevel.available, keyed_by=refund_id)
+        for sku in sorted(restock):
+            await _restock(session, order_id, refund_id, reservation.warehouse, sku, restock[sku])
+        # Counted from this refund's own ledger rows, so a retry after success reports what the first attempt did.
+        released = await _units_keyed(session, [f"{refund_id}:{RELEASE}:{sku}" for sku in _lines_of(reservation)])
+        restocked = await _units_keyed(session, [f"{refund_id}:{RESTOCK}:{sku}" for sku in restock])
+        written_off = 0
+        for sku, quantity in write_off.items():
+            written_off += min(quantity, await _order_units(session, order_id, sku, SHIP))
+    return ReturnedStock(released=released, restocked=restocked, written_off=written_off)
+
+
+async def _restock(session: AsyncSession, order_id: str, refund_id: str, warehouse: str, sku: str, wanted: int) -> None:
+    key = f"{refund_id}:{RESTOCK}:{sku}"
+    if await _units_keyed(session, [key]):
+        return  # this refund restocked the SKU already
+    shipped = await _order_units(session, order_id, sku, SHIP)
+    restocked = await _order_units(session, order_id, sku, RESTOCK)
+    units = min(wanted, shipped - restocked)
+    if units <= 0:
+        return
+    # Units coming back are a new inflow: available grows, shipped keeps what went out, the ledger says why.
+    await _rows_changed(session, _level(sku, warehouse).values(available=StockLevel.available + units))
+    session.add(_movement(key, sku, warehouse, RESTOCK, units, order_id))
+
+
+async def _order_units(session: AsyncSession, order_id: str, sku: str, kind: str) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(
+            StockMovement.order_id == order_id, StockMovement.sku == sku, StockMovement.kind == kind
+        )
+    )
+    return int(total or 0)
+
+
+async def _units_keyed(session: AsyncSession, keys: list[str]) -> int:
+    if not keys:
+        return 0
+    total = await session.scalar(
+        select(func.coalesce(func.sum(StockMovement.quantity), 0)).where(StockMovement.idempotency_key.in_(keys))
+    )
+    return int(total or 0)
 
 
 async def reservation_status(sessions: async_sessionmaker[AsyncSession], order_id: str) -> str | None:

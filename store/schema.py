@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -132,14 +133,14 @@ class OrderRecord(Base):
 
 
 class PaymentRecord(Base):
-    """Money movements with the gateway or booked by hand: captures now, refunds later."""
+    """Money taken from the customer, through the gateway or booked by hand; refunds are in `refund_payments`."""
 
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     order_id: Mapped[str] = mapped_column(String(100), index=True)
-    # capture | refund
+    # capture
     kind: Mapped[str] = mapped_column(String(20))
     method: Mapped[str] = mapped_column(String(20))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
@@ -206,3 +207,60 @@ class FeedbackRecord(Base):
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RefundRecord(Base):
+    """A refund or cancellation as its workflow last recorded it: one row per refund, for reports and the SLA."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_state_deadline", "state", "deadline"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    refund_id: Mapped[str] = mapped_column(String(120), unique=True)
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    # refund | cancellation
+    kind: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    shipping_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(20))
+    needs_payout: Mapped[bool] = mapped_column(Boolean)
+    lines_json: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime())
+    # requested | running | awaiting_payout | finished
+    state: Mapped[str] = mapped_column(String(20))
+    released_units: Mapped[int] = mapped_column(Integer, default=0)
+    restocked_units: Mapped[int] = mapped_column(Integer, default=0)
+    written_off_units: Mapped[int] = mapped_column(Integer, default=0)
+    gateway_reference: Mapped[str | None] = mapped_column(String(100))
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    payout_reference: Mapped[str | None] = mapped_column(String(200))
+    paid_out_by: Mapped[str | None] = mapped_column(String(100))
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    within_sla: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class RefundPaymentRecord(Base):
+    """Money paid back to a customer, by the gateway or by hand: at most one payment per refund."""
+
+    __tablename__ = "refund_payments"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="refund_pays_something_back"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    refund_id: Mapped[str] = mapped_column(String(120), unique=True)
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    # gateway | payout
+    kind: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(20))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The gateway's refund reference, or the payout's bank reference.
+    reference: Mapped[str] = mapped_column(String(200))
+    # Who paid it out by hand; not named `by`, an SQL keyword that every hand-written report would have to quote.
+    paid_by: Mapped[str | None] = mapped_column(String(100))
+    paid_at: Mapped[datetime] = mapped_column(UtcDateTime())

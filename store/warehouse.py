@@ -1,10 +1,10 @@
-"""Warehouse tasks: one pick and one pack job per order, opened once and closed once."""
+"""Warehouse tasks: one pick and one pack job per order, opened once and closed once (done, or cancelled)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,19 +44,41 @@ async def open_task(
 async def close_task(
     sessions: async_sessionmaker[AsyncSession], order_id: str, kind: str, done_by: str | None, at: datetime
 ) -> WarehouseTaskRecord:
-    """Mark the task done by `done_by`; a task already closed keeps who closed it and when."""
+    """Mark the task done by `done_by`; a task already closed (done or cancelled) keeps who closed it and when."""
     task = await open_task(sessions, order_id, kind, at)
     if task.status != OPEN:
         return task
     async with sessions.begin() as session:
+        # Only an open task becomes done: a job finishing after the order's refund stopped it stays cancelled.
+        await session.execute(
+            update(WarehouseTaskRecord)
+            .where(
+                WarehouseTaskRecord.order_id == order_id,
+                WarehouseTaskRecord.kind == kind,
+                WarehouseTaskRecord.status == OPEN,
+            )
+            .values(status=DONE, closed_at=at, done_by=done_by),
+            execution_options={"synchronize_session": False},
+        )
         current = await session.scalar(_task(order_id, kind))
         if current is None:
             raise LookupError(f"warehouse task {kind} of order {order_id} vanished while closing it")
-        if current.status == OPEN:
-            current.status = DONE
-            current.closed_at = at
-            current.done_by = done_by
         return current
+
+
+async def cancel_open_tasks(
+    sessions: async_sessionmaker[AsyncSession], order_id: str, done_by: str, at: datetime
+) -> list[str]:
+    """Cancel the order's open tasks; returns the kinds cancelled now (none if an earlier call stopped them)."""
+    async with sessions.begin() as session:
+        cancelled = await session.scalars(
+            update(WarehouseTaskRecord)
+            .where(WarehouseTaskRecord.order_id == order_id, WarehouseTaskRecord.status == OPEN)
+            .values(status=CANCELLED, closed_at=at, done_by=done_by)
+            .returning(WarehouseTaskRecord.kind),
+            execution_options={"synchronize_session": False},
+        )
+        return sorted(cancelled)
 
 
 def _task(order_id: str, kind: str) -> Select[WarehouseTaskRecord]:

@@ -22,6 +22,7 @@ def an_order(
     channel: str = "web",
     external_id: str | None = None,
     email: str = "ada@example.com",
+    shipping: str = "0",
 ) -> Order:
     """A valid order; `lines` are (SKU, quantity, unit price) and default to two demo mugs."""
     payment: dict[str, Any] = {"method": method}
@@ -45,6 +46,6 @@ def an_order(
             ],
             "payment": payment,
             "currency": currency,
-            "shipping_fee": {"amount": "0", "currency": currency},
+            "shipping_fee": {"amount": shipping, "currency": currency},
         }
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -26,37 +26,28 @@ with workflow.unsafe.imports_passed_through():
         Shipped,
         StockArrived,
     )
+    from domain.money import Money
     from domain.order import FulfilmentMode, Order, PaymentMethod
     from domain.policy import OrderPolicy
+    from domain.refund import (
+        Cancel,
+        Refund,
+        RefundKind,
+        RefundLine,
+        RefundPaidOut,
+        RefundRefused,
+        RefundView,
+        plan_refund,
+    )
     from domain.status import OrderStatus, refusal
     from domain.view import OrderView, PaymentView, ShipmentView, TimelineEntry, Totals
-    from workflows.search import CHANNEL, ORDER_STATUS
+    from workflows import steps
+    from workflows.refund import PROGRESS_SIGNAL, RefundOrder, RefundWorkflow
+    from workflows.search import CHANNEL, ORDER_STATUS, REFUND_DEADLINE
 
 STATUS_QUERY = "status"
 
 S = OrderStatus
-ResultT = TypeVar("ResultT", bound=BaseModel)
-
-# Retry policies per kind of external system. A business failure is a typed ApplicationError and never retried.
-_GATEWAY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=[api.ErrorType.PAYMENT_DECLINED],
-)
-_DATABASE_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=[api.ErrorType.UNKNOWN_SKU],
-)
-# A killed worker's activity is retried only when its timeout runs out, so timeouts stay close to what the work
-# needs: milliseconds for the database, a few SMTP round trips for an email.
-_DATABASE_TIMEOUT = timedelta(seconds=10)
-_EMAIL_TIMEOUT = timedelta(seconds=20)
-_MAIL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
-)
 
 
 def workflow_id(order_id: str) -> str:
@@ -114,18 +105,40 @@ class OrderWorkflow:
         self._feedback: Feedback | None = None
         self._feedback_closed = False
         self._open_task: api.TaskKind | None = None
+        self._completed = False
+        # Refunds accepted and not yet started, payouts to pass on to the running refund, and the refund or
+        # cancellation that ends the order (once accepted, no other command can change the order).
+        self._refunds_to_start: list[RefundView] = []
+        self._payouts: list[RefundPaidOut] = []
+        self._ending: RefundView | None = None
+        self._fulfilment: asyncio.Task[None] | None = None
 
     # --- the order's life -------------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, place: PlaceOrder) -> OrderView:
-        """Run the order to the end of its follow-up and refund window; return its final view."""
+        """Run the order to the end of its follow-up and refund window, or until it is refunded or cancelled."""
+        life = asyncio.ensure_future(self._live())
+        while True:
+            await workflow.wait_condition(lambda: life.done() or bool(self._refunds_to_start))
+            if not self._refunds_to_start:
+                life.result()
+                return self._view
+            refund = self._refunds_to_start.pop(0)
+            if refund is self._ending:
+                await self._stop(life)
+                await self._settle(refund)
+                return self._view
+            await self._partial_refund(refund)
+
+    async def _live(self) -> None:
+        """Payment, stock, fulfilment, completion and follow-up: the order's life when nobody stops it."""
         await self._record_status(S.RECEIVED, "order received", f"from {self._order.channel.value}")
         if not await self._take_payment():
-            return self._view
+            return
         await self._reserve_stock()
 
-        fulfilment = asyncio.ensure_future(self._fulfil())
+        fulfilment = self._fulfilment = asyncio.ensure_future(self._fulfil())
         await workflow.wait_condition(lambda: fulfilment.done() or self._complete is not None)
         if fulfilment.done():
             fulfilment.result()
@@ -135,11 +148,18 @@ class OrderWorkflow:
             await workflow.wait([fulfilment])
             await self._hand_over_outside_the_system()
 
+        self._completed = True
         await self._record_status(S.COMPLETED, "order completed", self._complete.note if self._complete else None)
         await self._email(api.EmailKind.COMPLETED)
         await self._follow_up()
         self._note("order closed", "follow-up over and refund window passed")
-        return self._view
+
+    async def _stop(self, life: asyncio.Task[None]) -> None:
+        """Stop the order's life wherever it is; a running step finishes or is cancelled before this returns."""
+        for task in (self._fulfilment, life):
+            if task is not None and not task.done():
+                task.cancel()
+                await workflow.wait([task])
 
     async def _take_payment(self) -> bool:
         """Capture, await or defer the payment; False when the order ends here without money."""
@@ -152,13 +172,13 @@ class OrderWorkflow:
                         order_id=self._view.order_id, payment=self._order.payment, amount=self._order.total
                     ),
                     api.PaymentCaptured,
-                    timeout=timedelta(seconds=30),
-                    retry=_GATEWAY_RETRY,
+                    timeout=steps.GATEWAY_TIMEOUT,
+                    retry=steps.GATEWAY_RETRY,
                 )
             except ActivityError as error:
-                if _error_type(error) != api.ErrorType.PAYMENT_DECLINED:
+                if steps.error_type(error) != api.ErrorType.PAYMENT_DECLINED:
                     raise
-                reason = _error_message(error)
+                reason = steps.error_message(error)
                 self._view.payment.state = "declined"
                 self._view.payment.failure = reason
                 await self._record_status(S.PAYMENT_FAILED, "payment declined", reason)
@@ -174,11 +194,12 @@ class OrderWorkflow:
             await self._email(api.EmailKind.ORDER_CONFIRMATION)
             return True
 
-        await self._record_status(S.AWAITING_PAYMENT, "awaiting payment", f"due within {self._policy.payment_due}")
+        due_in, due = self._payment_due()
+        await self._record_status(S.AWAITING_PAYMENT, "awaiting payment", f"due {due}")
         await self._email(api.EmailKind.ORDER_CONFIRMATION)
-        if not await self._wait_until(lambda: self._payment_received is not None, self._policy.payment_due):
+        if not await self._wait_until(lambda: self._payment_received is not None, due_in):
             self._view.payment.state = "expired"
-            self._view.payment.failure = f"no payment within {self._policy.payment_due}"
+            self._view.payment.failure = f"no payment {due}"
             await self._record_status(S.PAYMENT_FAILED, "payment never arrived", self._view.payment.failure)
             await self._email(api.EmailKind.PAYMENT_EXPIRED)
             return False
@@ -186,6 +207,15 @@ class OrderWorkflow:
         captured = await self._record_payment(received.reference if received else None)
         await self._record_status(S.PAID, "payment received", f"{captured.amount} ({captured.gateway_reference})")
         return True
+
+    def _payment_due(self) -> tuple[timedelta, str]:
+        """How long an unpaid order waits, and how to say so: business days when the policy counts them."""
+        policy = self._policy
+        if policy.payment_due_business_days is None:
+            return policy.payment_due, f"within {policy.payment_due}"
+        now = workflow.now()
+        due_at = policy.calendar.deadline(now, policy.payment_due_business_days)
+        return due_at - now, f"by {self._shop_time(due_at)} ({policy.payment_due_business_days} business days)"
 
     async def _reserve_stock(self) -> None:
         """Set the order's stock aside; while short, wait as backordered until stock arrives."""
@@ -209,12 +239,26 @@ class OrderWorkflow:
 
     async def _fulfil(self) -> None:
         """Pick, pack, ship and follow the parcel until it is delivered."""
+        await self._wait_for_the_warehouse("picking")
         await self._record_status(S.PICKING, "picking started", f"{self._policy.mode.value} mode")
         await self._warehouse_task(api.TaskKind.PICK, self._policy.pick_duration, lambda: self._picked)
+        await self._wait_for_the_warehouse("packing")
         await self._record_status(S.PACKING, "packing started")
         await self._warehouse_task(api.TaskKind.PACK, self._policy.pack_duration, lambda: self._packed)
         label = await self._hand_to_carrier()
         await self._track_until_delivered(label)
+
+    async def _wait_for_the_warehouse(self, step: str) -> None:
+        """Work starts only while the warehouse is open: outside its hours, wait for the next opening."""
+        hours = self._policy.warehouse_hours
+        if hours.always_open:
+            return
+        now = workflow.now()
+        opens = hours.next_opening(now)
+        if opens <= now:
+            return
+        self._note("warehouse closed", f"{step} starts when it opens, {self._shop_time(opens)}")
+        await workflow.sleep(opens - now)
 
     async def _warehouse_task(
         self, kind: api.TaskKind, duration: timedelta, confirmation: Callable[[], Picked | Packed | None]
@@ -447,6 +491,55 @@ class OrderWorkflow:
     def _validate_stock_arrived(self, command: StockArrived) -> None:
         self._validate(Command.STOCK_ARRIVED, command)
 
+    @workflow.signal(name=Command.REFUND)
+    def refund_signal(self, command: Refund) -> None:
+        """Give the whole order, or some of its lines, back: money, stock and an email, within the SLA."""
+        self._signalled(Command.REFUND, command)
+
+    @workflow.update(name=Command.REFUND)
+    def refund(self, command: Refund) -> CommandAccepted:
+        """Give the whole order, or some of its lines, back; the answer carries the refund's deadline."""
+        return self._accept(Command.REFUND, command)
+
+    @refund.validator
+    def _validate_refund(self, command: Refund) -> None:
+        self._validate(Command.REFUND, command)
+
+    @workflow.signal(name=Command.CANCEL)
+    def cancel_signal(self, command: Cancel) -> None:
+        """Stop an order that has not shipped: release its stock and refund anything taken."""
+        self._signalled(Command.CANCEL, command)
+
+    @workflow.update(name=Command.CANCEL)
+    def cancel(self, command: Cancel) -> CommandAccepted:
+        """Stop an order that has not shipped: release its stock and refund anything taken."""
+        return self._accept(Command.CANCEL, command)
+
+    @cancel.validator
+    def _validate_cancel(self, command: Cancel) -> None:
+        self._validate(Command.CANCEL, command)
+
+    @workflow.signal(name=Command.REFUND_PAID_OUT)
+    def refund_paid_out_signal(self, command: RefundPaidOut) -> None:
+        """A person paid the running refund out by hand (bank transfer, invoice, cash)."""
+        self._signalled(Command.REFUND_PAID_OUT, command)
+
+    @workflow.update(name=Command.REFUND_PAID_OUT)
+    def refund_paid_out(self, command: RefundPaidOut) -> CommandAccepted:
+        """A person paid the running refund out by hand (bank transfer, invoice, cash)."""
+        return self._accept(Command.REFUND_PAID_OUT, command)
+
+    @refund_paid_out.validator
+    def _validate_refund_paid_out(self, command: RefundPaidOut) -> None:
+        self._validate(Command.REFUND_PAID_OUT, command)
+
+    @workflow.signal(name=PROGRESS_SIGNAL)
+    def refund_progress(self, refund: RefundView) -> None:
+        """News from a running refund workflow (money paid, payout awaited, escalated), for the `status` query."""
+        for index, known in enumerate(self._view.refunds):
+            if known.refund_id == refund.refund_id and known.is_open:
+                self._view.refunds[index] = refund
+
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> OrderView:
         """The whole order: status, lines, totals, payment, shipment, follow-up and timeline."""
@@ -469,11 +562,23 @@ class OrderWorkflow:
 
     def _accept(self, command: Command, payload: BaseModel) -> CommandAccepted:
         message = self._apply(command, payload)
-        return CommandAccepted(order_id=self._view.order_id, command=command, status=self._view.status, message=message)
+        started = self._view.refunds[-1] if command in (Command.REFUND, Command.CANCEL) else None
+        return CommandAccepted(
+            order_id=self._view.order_id, command=command, status=self._view.status, message=message, refund=started
+        )
 
     def _refusal(self, command: Command, payload: BaseModel) -> str | None:
         status = self._view.status
         manual = self._policy.mode is FulfilmentMode.MANUAL
+        if command is Command.REFUND_PAID_OUT:
+            return self._payout_refusal()
+        if self._ending is not None:
+            ending = "refunded" if self._ending.kind is RefundKind.REFUND else "cancelled"
+            return f"the order is being {ending} ({self._ending.refund_id}); nothing else can change it"
+        if command is Command.REFUND and isinstance(payload, Refund):
+            return self._refund_refusal(payload)
+        if command is Command.CANCEL:
+            return self._cancel_refusal()
         if command is Command.PAYMENT_RECEIVED:
             if status is not S.AWAITING_PAYMENT:
                 return f"the order is {status.value}; payment is only awaited for bank transfer and invoice orders"
@@ -497,7 +602,7 @@ class OrderWorkflow:
                 return f"the order is {status.value}; only an order in fulfilment can be completed by hand"
             return "completion is already under way" if self._complete else None
         if command is Command.FEEDBACK:
-            if status is not S.COMPLETED:
+            if not self._completed or status not in (S.COMPLETED, S.REFUNDING):
                 return f"the order is {status.value}; feedback is taken once it is completed"
             if self._feedback_closed:
                 return "the satisfaction survey has closed; feedback is no longer taken"
@@ -540,7 +645,188 @@ class OrderWorkflow:
         if isinstance(payload, StockArrived):
             self._stock_arrived = True
             return "the order will try to reserve its stock again"
+        if isinstance(payload, Refund):
+            refund = self._accept_refund(payload)
+            return (
+                f"refund {refund.refund_id} accepted: {refund.amount.format()} back to the customer "
+                f"by {self._shop_time(refund.deadline)}"
+            )
+        if isinstance(payload, Cancel):
+            refund = self._accept_cancellation(payload)
+            money = f"; {refund.amount.format()} goes back by {self._shop_time(refund.deadline)}"
+            return f"cancellation {refund.refund_id} accepted" + (money if not refund.amount.is_zero else "")
+        if isinstance(payload, RefundPaidOut):
+            self._payouts.append(payload)
+            return "payout recorded; the refund finishes now"
         raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
+
+    # --- refunds and cancellation: the decisions --------------------------------------------------------------
+
+    def _refund_refusal(self, request: Refund) -> str | None:
+        status = self._view.status
+        if status.is_final:
+            return f"the order is {status.value}; there is nothing left to refund"
+        running = next((refund for refund in self._view.refunds if refund.is_open), None)
+        if running is not None:
+            return f"refund {running.refund_id} is still under way; wait until it has finished"
+        if self._view.payment.captured is None:
+            return f"nothing has been paid for the order yet (it is {status.value}); cancel it instead"
+        if self._complete is not None and not self._completed:
+            return "completion is under way; refund the order once it is completed"
+        window_closes = self._refund_window_closes()
+        if window_closes is not None and workflow.now() > window_closes:
+            return f"the refund window closed on {self._shop_time(window_closes)}, {self._refund_window_text()}"
+        try:
+            plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
+        except RefundRefused as refused:
+            return str(refused)
+        if not plan.covers_everything and status is not S.COMPLETED:
+            return (
+                f"the order is {status.value}; a partial refund is taken once it is completed "
+                "(before that, refund the whole order or cancel it)"
+            )
+        if request.no_restock and self._view.shipment is None and not self._completed:
+            return "--no-restock: the goods never left the warehouse; their reservation is simply released"
+        return None
+
+    def _cancel_refusal(self) -> str | None:
+        status = self._view.status
+        if status in (S.SHIPPED, S.DELIVERED, S.COMPLETED, S.REFUNDING):
+            return f"the order is {status.value}; it has shipped, so refund it instead of cancelling"
+        if status.is_final:
+            return f"the order is {status.value}, a final status; there is nothing to cancel"
+        if status is S.RECEIVED and self._order.payment.method.captures_at_once:
+            return "the payment is being taken right now; cancel once the order is paid or its payment has failed"
+        if self._payment_received is not None and self._view.payment.captured is None:
+            return "the payment was just confirmed and is being booked; try again in a moment"
+        if self._complete is not None:
+            return "completion is under way; refund the order once it is completed"
+        return None
+
+    def _payout_refusal(self) -> str | None:
+        waiting = [refund for refund in self._view.refunds if refund.is_open and refund.needs_payout]
+        if not waiting:
+            return "no refund of this order is waiting for a payout by hand"
+        if self._payouts:
+            return "the payout is already recorded"
+        return None
+
+    def _accept_refund(self, request: Refund) -> RefundView:
+        plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
+        refund = self._new_refund(RefundKind.REFUND, request.reason, plan.lines, plan.shipping, plan.amount)
+        if plan.covers_everything:
+            self._ending = refund
+        return refund
+
+    def _accept_cancellation(self, request: Cancel) -> RefundView:
+        taken = self._view.payment.captured
+        currency = self._order.currency
+        lines = [
+            RefundLine(sku=line.sku, name=line.name, quantity=line.quantity, unit_price=line.unit_price)
+            for line in self._order.lines
+        ]
+        shipping = self._order.shipping if taken is not None else Money.zero(currency)
+        amount = taken if taken is not None else Money.zero(currency)
+        refund = self._new_refund(RefundKind.CANCELLATION, request.reason, lines, shipping, amount)
+        self._ending = refund
+        return refund
+
+    def _new_refund(
+        self, kind: RefundKind, reason: str, lines: list[RefundLine], shipping: Money, amount: Money
+    ) -> RefundView:
+        now = workflow.now()
+        number = len(self._view.refunds) + 1
+        refund_id = f"refund-{self._view.order_id}" + (f"-{number}" if number > 1 else "")
+        refund = RefundView(
+            refund_id=refund_id,
+            kind=kind,
+            reason=reason,
+            lines=lines,
+            shipping=shipping,
+            amount=amount,
+            method=self._order.payment.method,
+            needs_payout=not amount.is_zero and not self._order.payment.method.captures_at_once,
+            requested_at=now,
+            deadline=self._policy.calendar.deadline(now, self._policy.refund_sla_business_days),
+        )
+        self._view.refunds.append(refund)
+        self._refunds_to_start.append(refund)
+        self._note(f"{kind.value} requested", f"{refund_id}: {reason}")
+        return refund
+
+    def _refund_window_closes(self) -> datetime | None:
+        """When refunds stop being taken: a set time after delivery (or completion by hand)."""
+        if not self._completed:
+            return None
+        return self._delivered_at() + self._policy.refund_window
+
+    def _refund_window_text(self) -> str:
+        days = self._policy.refund_window / timedelta(days=1)
+        return f"{days:g} days after delivery"
+
+    def _shop_time(self, at: datetime) -> str:
+        """A time as the shop reads it, e.g. `Fri 04 Dec 2026 23:59 CET`."""
+        return at.astimezone(self._policy.calendar.zone).strftime("%a %d %b %Y %H:%M %Z")
+
+    # --- refunds and cancellation: carrying them out ----------------------------------------------------------
+
+    async def _settle(self, refund: RefundView) -> None:
+        """The refund or cancellation that ends the order: its life has stopped; give everything back."""
+        money = not refund.amount.is_zero
+        if refund.kind is RefundKind.REFUND or money:
+            await self._record_status(S.REFUNDING, f"{refund.kind.value} started", self._refund_detail(refund))
+        result = await self._run_refund(refund)
+        if refund.kind is RefundKind.REFUND:
+            await self._record_status(S.REFUNDED, "refunded", self._outcome(result))
+        else:
+            if self._view.payment.state != "captured":
+                self._view.payment.state = "cancelled"
+            await self._record_status(S.CANCELLED, "cancelled", f"{refund.reason}; {self._outcome(result)}")
+        self._note("order closed", f"{refund.kind.value} finished")
+
+    async def _partial_refund(self, refund: RefundView) -> None:
+        """A refund of some lines of a completed order; the order stays completed afterwards."""
+        back_to = self._view.status
+        await self._record_status(S.REFUNDING, "partial refund started", self._refund_detail(refund))
+        result = await self._run_refund(refund)
+        await self._record_status(back_to, "partial refund finished", self._outcome(result))
+
+    async def _run_refund(self, refund: RefundView) -> RefundView:
+        """Start the refund's child workflow, pass on payouts by hand, and take its result into the order."""
+        policy = self._policy
+        child = await workflow.start_child_workflow(
+            RefundWorkflow.run,
+            RefundOrder(
+                order=self._view.model_copy(update={"timeline": []}),
+                refund=refund,
+                payment=self._order.payment,
+                calendar=policy.calendar,
+                sla_business_days=policy.refund_sla_business_days,
+                reminder_time=policy.refund_reminder_time,
+            ),
+            id=refund.refund_id,
+            # Money already promised must go back even if someone terminates the order by hand.
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(REFUND_DEADLINE, refund.deadline)]),
+            static_summary=f"{refund.kind.value} of order {self._view.order_id}: {refund.amount.format()}",
+        )
+        self._note("refund workflow started", refund.refund_id)
+        while True:
+            await workflow.wait_condition(lambda: child.done() or bool(self._payouts))
+            if not self._payouts:
+                break
+            await child.signal(RefundWorkflow.paid_out, self._payouts.pop(0))
+        result = await child
+        self._view.refunds = [result if known.refund_id == result.refund_id else known for known in self._view.refunds]
+        return result
+
+    def _refund_detail(self, refund: RefundView) -> str:
+        return f"{refund.refund_id}: {refund.amount.format()} due by {self._shop_time(refund.deadline)}"
+
+    def _outcome(self, refund: RefundView) -> str:
+        finished = refund.finished_at or workflow.now()
+        sla = "within" if refund.within_sla else "OUTSIDE"
+        return f"{refund.refund_id}: {refund.amount.format()} back, finished {self._shop_time(finished)}, {sla} SLA"
 
     # --- bookkeeping ------------------------------------------------------------------------------------------
 
@@ -554,9 +840,14 @@ class OrderWorkflow:
         self._view.operator_list = status.operator_list
         self._note(event, detail, status=status)
         workflow.set_current_details(f"**{status.value}**: {event}" + (f" ({detail})" if detail else ""))
-        workflow.upsert_search_attributes(
-            [ORDER_STATUS.value_set(status.value), CHANNEL.value_set(self._order.channel.value)]
-        )
+        updates: list[SearchAttributeUpdate[Any]] = [
+            ORDER_STATUS.value_set(status.value),
+            CHANNEL.value_set(self._order.channel.value),
+        ]
+        if self._view.refunds:
+            running = [refund.deadline for refund in self._view.refunds if refund.is_open]
+            updates.append(REFUND_DEADLINE.value_set(min(running)) if running else REFUND_DEADLINE.value_unset())
+        workflow.upsert_search_attributes(updates)
         await self._project()
 
     def _note(
@@ -580,8 +871,8 @@ class OrderWorkflow:
             api.SEND_EMAIL,
             api.SendEmail(kind=kind, order=self._view),
             api.EmailSent,
-            timeout=_EMAIL_TIMEOUT,
-            retry=_MAIL_RETRY,
+            timeout=steps.EMAIL_TIMEOUT,
+            retry=steps.MAIL_RETRY,
         )
         self._note(f"email sent: {kind.value}", self._order.customer.email)
 
@@ -641,29 +932,18 @@ class OrderWorkflow:
         self,
         name: str,
         request: BaseModel,
-        result_type: type[ResultT],
+        result_type: type[steps.ResultT],
         *,
-        timeout: timedelta = _DATABASE_TIMEOUT,
-        retry: RetryPolicy = _DATABASE_RETRY,
+        timeout: timedelta = steps.DATABASE_TIMEOUT,
+        retry: RetryPolicy = steps.DATABASE_RETRY,
         heartbeat: timedelta | None = None,
-    ) -> ResultT:
-        result: ResultT = await workflow.execute_activity(
+    ) -> steps.ResultT:
+        return await steps.call(
             name,
             request,
-            result_type=result_type,
-            start_to_close_timeout=timeout,
-            heartbeat_timeout=heartbeat,
-            retry_policy=retry,
+            result_type,
             summary=f"{name} {self._view.order_id}",
+            timeout=timeout,
+            retry=retry,
+            heartbeat=heartbeat,
         )
-        return result
-
-
-def _error_type(error: ActivityError) -> str | None:
-    cause = error.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-def _error_message(error: ActivityError) -> str:
-    cause = error.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(error)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from typing import Any
+
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
+# Set on an order and on its refund workflow while a refund runs, so overdue refunds can be found by time.
+REFUND_DEADLINE = SearchAttributeKey.for_datetime("RefundDeadline")
 
 # What `oms up` registers on the dev server (`--search-attribute NAME=TYPE`) and a cluster admin registers once.
-ALL: tuple[SearchAttributeKey[str], ...] = (ORDER_STATUS, CHANNEL)
+ALL: tuple[SearchAttributeKey[Any], ...] = (ORDER_STATUS, CHANNEL, REFUND_DEADLINE)
+
+
+def type_name(key: SearchAttributeKey[Any]) -> str:
+    """The type as the Temporal CLI spells it in `--search-attribute NAME=TYPE`."""
+    return {
+        SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+        SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    }[key.indexed_value_type]

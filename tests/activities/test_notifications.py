@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 
 import pytest
@@ -13,7 +13,9 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import api
 from activities.notifications import SMTP_UNAVAILABLE, NotificationActivities
+from domain.money import Money
 from domain.order import PaymentMethod
+from domain.refund import RefundKind, RefundLine, RefundView
 from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
@@ -31,9 +33,53 @@ def mailer(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> No
     return NotificationActivities(sessions, settings)
 
 
-async def send(mailer: NotificationActivities, kind: api.EmailKind, order: OrderView) -> api.EmailSent:
+async def send(
+    mailer: NotificationActivities,
+    kind: api.EmailKind,
+    order: OrderView,
+    refund: RefundView | None = None,
+    sequence: int = 0,
+) -> api.EmailSent:
     """Run the send-email activity once."""
-    return await ActivityEnvironment().run(mailer.send_email, api.SendEmail(kind=kind, order=order))
+    request = api.SendEmail(kind=kind, order=order, refund=refund, sequence=sequence)
+    return await ActivityEnvironment().run(mailer.send_email, request)
+
+
+# Friday 4 December 2026, 23:59:59 in Berlin: the end of a refund's last business day.
+DEADLINE = datetime(2026, 12, 4, 22, 59, 59, tzinfo=UTC)
+
+
+def a_refund(
+    refund_id: str = "refund-web-1001-1",
+    *,
+    lines: tuple[tuple[str, int, str, str | None], ...] = (("MUG-BLUE", 2, "12.50", "Blue mug"),),
+    shipping: str = "0",
+    method: PaymentMethod = PaymentMethod.CARD,
+    kind: RefundKind = RefundKind.REFUND,
+    reason: str = "arrived broken",
+    paid: bool = True,
+    currency: str = "EUR",
+) -> RefundView:
+    """A refund of order web-1001: `lines` are (sku, quantity, unit price, name); `paid` False gives back no money."""
+    refund_lines = [
+        RefundLine(sku=sku, name=name, quantity=quantity, unit_price=Money.of(price, currency))
+        for sku, quantity, price, name in lines
+    ]
+    amount = Money.of(shipping, currency)
+    for line in refund_lines:
+        amount = amount + line.amount
+    return RefundView(
+        refund_id=refund_id,
+        kind=kind,
+        reason=reason,
+        lines=refund_lines,
+        shipping=Money.of(shipping, currency),
+        amount=amount if paid else Money.zero(currency),
+        method=method,
+        needs_payout=not method.captures_at_once,
+        requested_at=DEADLINE - timedelta(days=7),
+        deadline=DEADLINE,
+    )
 
 
 def bodies(message: Message) -> tuple[str, str]:
@@ -187,7 +233,7 @@ async def test_every_subject_names_the_shop_and_the_order(
 ) -> None:
     order = view_of(placed_order(), shipment=shipped_with("sandbox-post", "SBX0123456789"))
 
-    await send(mailer, kind, order)
+    await send(mailer, kind, order, a_refund() if kind.about_a_refund else None)
 
     [message] = await smtp.wait_for(1)
     assert "Demo Shop" in message["Subject"]
@@ -270,3 +316,21 @@ async def test_an_unreachable_mail_server_is_retried_until_it_takes_the_email(
     assert not unavailable.value.non_retryable
     assert not sent.already_sent
     assert len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("kind", [kind for kind in api.EmailKind if not kind.about_a_refund])
+async def test_order_emails_keep_their_outbox_key_and_message_id_when_a_refund_is_under_way(
+    mailer: NotificationActivities,
+    smtp: Mailbox,
+    sessions: async_sessionmaker[AsyncSession],
+    kind: api.EmailKind,
+) -> None:
+    order = view_of(placed_order(), shipment=shipped_with("sandbox-post", "SBX0123456789"))
+
+    sent = await send(mailer, kind, order, a_refund(), sequence=3)
+
+    [message] = await smtp.wait_for(1)
+    assert sent.message_id == message["Message-ID"] == f"<web-1001.{kind.value}@demo-shop.example>"
+    queued = await notifications.get_notification(sessions, f"web-1001:{kind.value}")
+    assert queued is not None
+    assert queued.status == notifications.SENT

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.order import FulfilmentMode, Order
+from domain.policy import OrderPolicy
 from domain.view import OrderView
 from settings import Settings
 from store.catalogue import seed_demo_catalogue
@@ -22,6 +24,11 @@ from tests.conftest import TEMPORAL_TEST_SERVER, Mailbox
 from worker import build_worker
 from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, PlaceOrder, workflow_id
+
+_INDEXED = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
 
 
 @dataclass
@@ -39,12 +46,12 @@ class Shop:
         return self.env.client
 
     async def place(
-        self, order: Order, mode: FulfilmentMode = FulfilmentMode.AUTO
+        self, order: Order, mode: FulfilmentMode = FulfilmentMode.AUTO, policy: OrderPolicy | None = None
     ) -> WorkflowHandle[OrderWorkflow, OrderView]:
         """Start the order's workflow the way `oms order place` does."""
         return await self.client.start_workflow(
             OrderWorkflow.run,
-            PlaceOrder(order=order, policy=self.settings.order_policy(mode)),
+            PlaceOrder(order=order, policy=policy or self.settings.order_policy(mode)),
             id=workflow_id(order.order_id),
             task_queue=self.settings.task_queue,
         )
@@ -52,6 +59,21 @@ class Shop:
     async def status(self, handle: WorkflowHandle[OrderWorkflow, OrderView]) -> OrderView:
         """The order's `status` query."""
         return await handle.query(STATUS_QUERY, result_type=OrderView)
+
+    async def until(
+        self,
+        handle: WorkflowHandle[OrderWorkflow, OrderView],
+        done: Callable[[OrderView], bool],
+        step: timedelta = timedelta(seconds=1),
+        attempts: int = 600,
+    ) -> OrderView:
+        """Let (skipped) time pass in small steps until the order's view satisfies `done`."""
+        for _ in range(attempts):
+            view = await self.status(handle)
+            if done(view):
+                return view
+            await self.env.sleep(step)
+        raise AssertionError(f"order never got there; it is {view.status.value}: {view.timeline[-3:]}")
 
 
 @pytest.fixture
@@ -65,7 +87,7 @@ async def shop(settings: Settings, sessions: async_sessionmaker[AsyncSession], s
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=env.client.namespace,
-                search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in search.ALL},
+                search_attributes={key.name: _INDEXED[search.type_name(key)] for key in search.ALL},
             )
         )
         async with build_worker(env.client, settings, sessions):
