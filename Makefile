@@ -27,7 +27,7 @@ test: lint
 	$(BIN)/pytest
 
 histories: $(STAMP)
-	$(BIN)/python -m tests.replay.record
+	$(BIN)/python -m tests.replay.record $(STORIES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

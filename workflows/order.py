@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities import api
@@ -144,8 +144,7 @@ class OrderWorkflow:
             fulfilment.result()
         else:
             # The operator fulfilled the order outside the system: stop whatever step was running.
-            fulfilment.cancel()
-            await workflow.wait([fulfilment])
+            await _cancel(fulfilment)
             await self._hand_over_outside_the_system()
 
         self._completed = True
@@ -157,9 +156,8 @@ class OrderWorkflow:
     async def _stop(self, life: asyncio.Task[None]) -> None:
         """Stop the order's life wherever it is; a running step finishes or is cancelled before this returns."""
         for task in (self._fulfilment, life):
-            if task is not None and not task.done():
-                task.cancel()
-                await workflow.wait([task])
+            if task is not None:
+                await _cancel(task)
 
     async def _take_payment(self) -> bool:
         """Capture, await or defer the payment; False when the order ends here without money."""
@@ -947,3 +945,20 @@ class OrderWorkflow:
             retry=retry,
             heartbeat=heartbeat,
         )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel a part of the order's life and wait until it has stopped.
+
+    A step cancelled inside an activity ends with that activity's cancellation error rather than as a cancelled
+    task; that is the expected way to stop, and taking the error here keeps it out of the worker's log. Any other
+    failure still surfaces.
+    """
+    if not task.done():
+        task.cancel()
+        await workflow.wait([task])
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not (isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)):
+        raise error

@@ -29,6 +29,7 @@ async def test_fifty_orders_racing_for_ten_units_reserve_exactly_ten_and_receivi
                 order_id,
                 lambda view: view.status in (OrderStatus.BACKORDERED, OrderStatus.COMPLETED),
                 timeout=120,
+                every=1.0,
             )
             for order_id in order_ids
         )
@@ -46,7 +47,9 @@ async def test_fifty_orders_racing_for_ten_units_reserve_exactly_ten_and_receivi
     await asyncio.gather(
         *(shop.handle(record.order_id).signal("stock_arrived", StockArrived(sku="LAMP-LAST")) for record in backordered)
     )
-    await asyncio.gather(*(shop.wait_for(order_id, OrderStatus.COMPLETED, timeout=120) for order_id in order_ids))
+    await asyncio.gather(
+        *(shop.wait_for(order_id, OrderStatus.COMPLETED, timeout=120, every=1.0) for order_id in order_ids)
+    )
 
     (lamp,) = await stock_levels(shop.sessions, skus=["LAMP-LAST"])
     assert (lamp.available, lamp.reserved, lamp.shipped) == (0, 0, RACERS)

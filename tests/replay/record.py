@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.commands import CommandAccepted, Packed, Picked, Shipped
 from domain.order import FulfilmentMode, Order
+from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundState
 from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
@@ -72,6 +73,32 @@ async def paid_by_transfer(_client: Client, handle: WorkflowHandle[OrderWorkflow
     await handle.signal("payment_received", {"reference": "SEPA-1"})
 
 
+async def refunded_in_two_parts(_client: Client, handle: WorkflowHandle[OrderWorkflow, OrderView]) -> None:
+    """A completed order: one mug refunded by Update, the rest by Signal (as from Temporal UI)."""
+    await until(handle, lambda view: view.status is OrderStatus.COMPLETED)
+    partial = Refund(reason="one mug chipped", lines=[RefundItem(sku="MUG-ENAMEL", quantity=1)])
+    await handle.execute_update("refund", partial, result_type=CommandAccepted)
+    await until(handle, lambda view: view.status is OrderStatus.COMPLETED and not view.refunds[0].is_open)
+    await handle.signal("refund", Refund(reason="the other one too", no_restock=["MUG-ENAMEL"]))
+
+
+async def cancelled_while_picking(_client: Client, handle: WorkflowHandle[OrderWorkflow, OrderView]) -> None:
+    """Manual mode: the customer cancels while the warehouse is picking; the capture goes back."""
+    await until(handle, lambda view: view.status is OrderStatus.PICKING)
+    await handle.signal("shipped", {"carrier": "DHL", "tracking": "1"})  # refused: not packed
+    await handle.execute_update("cancel", Cancel(reason="customer called"), result_type=CommandAccepted)
+
+
+async def transfer_refunded_by_hand(_client: Client, handle: WorkflowHandle[OrderWorkflow, OrderView]) -> None:
+    """Bank transfer: paid, completed, refunded; the operator pays the money back and says so."""
+    await until(handle, lambda view: view.status is OrderStatus.AWAITING_PAYMENT)
+    await handle.signal("payment_received", {"reference": "SEPA-2"})
+    await until(handle, lambda view: view.status is OrderStatus.COMPLETED)
+    await handle.execute_update("refund", Refund(reason="returned"), result_type=CommandAccepted)
+    await until(handle, lambda view: view.refunds[0].state is RefundState.AWAITING_PAYOUT)
+    await handle.execute_update("refund_paid_out", RefundPaidOut(reference="SEPA-BACK"), result_type=CommandAccepted)
+
+
 STORIES: dict[str, tuple[Order, FulfilmentMode, Story]] = {
     "auto_card_order": (an_order(external_id="REC-AUTO"), FulfilmentMode.AUTO, left_alone),
     "manual_order": (an_order(external_id="REC-MANUAL"), FulfilmentMode.MANUAL, driven_by_hand),
@@ -85,11 +112,29 @@ STORIES: dict[str, tuple[Order, FulfilmentMode, Story]] = {
         FulfilmentMode.AUTO,
         left_alone,
     ),
+    "refunded_order": (
+        an_order(external_id="REC-REFUND", lines=[("MUG-ENAMEL", 2, "14.90")], shipping="4.90"),
+        FulfilmentMode.AUTO,
+        refunded_in_two_parts,
+    ),
+    "cancelled_order": (an_order(external_id="REC-CANCEL"), FulfilmentMode.MANUAL, cancelled_while_picking),
+    "bank_transfer_refund": (
+        an_order(external_id="REC-PAYOUT", method="bank_transfer"),
+        FulfilmentMode.AUTO,
+        transfer_refunded_by_hand,
+    ),
 }
 
 
-async def record() -> None:
-    """Run every story on a fresh dev server and write each history as JSON."""
+async def record(names: list[str]) -> None:
+    """Run the named stories (all without names) on a fresh dev server and write each history as JSON.
+
+    An order's refund workflows are written beside it as `<story>.<refund id>.json`.
+    """
+    unknown = sorted(set(names) - set(STORIES))
+    if unknown:
+        raise SystemExit(f"unknown stories: {', '.join(unknown)} (known: {', '.join(STORIES)})")
+    stories = {name: story for name, story in STORIES.items() if not names or name in names}
     HISTORIES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as var:
         settings = Settings(
@@ -121,18 +166,23 @@ async def record() -> None:
                 ) as env,
                 build_worker(env.client, settings, sessions),
             ):
-                for name, (order, mode, story) in STORIES.items():
+                for name, (order, mode, story) in stories.items():
                     await place_order(env.client, settings, sessions, order, mode)
                     handle = env.client.get_workflow_handle_for(OrderWorkflow.run, workflow_id(order.order_id))
                     await story(env.client, handle)
-                    await handle.result()
+                    final = await handle.result()
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json())
                     print(f"recorded {name}: {len(history.events)} events", file=sys.stderr)
+                    for refund in final.refunds:
+                        child = await env.client.get_workflow_handle(refund.refund_id).fetch_history()
+                        suffix = refund.refund_id.removeprefix(f"refund-{order.order_id}") or "-1"
+                        (HISTORIES / f"{name}.refund{suffix}.json").write_text(child.to_json())
+                        print(f"recorded {name} {refund.refund_id}: {len(child.events)} events", file=sys.stderr)
         finally:
             await engine.dispose()
             mail.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))

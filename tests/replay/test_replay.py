@@ -18,7 +18,14 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 def test_histories_of_the_main_paths_are_stored() -> None:
     names = {path.stem for path in HISTORIES}
-    assert {"auto_card_order", "manual_order"} <= names
+    assert {
+        "auto_card_order",
+        "manual_order",
+        "refunded_order",
+        "refunded_order.refund-1",
+        "cancelled_order",
+        "bank_transfer_refund.refund-1",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

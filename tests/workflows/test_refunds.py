@@ -52,6 +52,15 @@ async def refund_payments(shop: Shop) -> dict[str, int]:
         return {refund_id: count for refund_id, count in rows}
 
 
+async def warehouse_tasks(shop: Shop, order_id: str) -> dict[str, str]:
+    """The order's warehouse tasks: kind -> status."""
+    async with shop.sessions() as session:
+        rows = await session.execute(
+            text("SELECT kind, status FROM warehouse_tasks WHERE order_id = :order"), {"order": order_id}
+        )
+        return {kind: status for kind, status in rows}
+
+
 async def assert_exactly_once(shop: Shop, final: OrderView) -> None:
     """One gateway refund and one customer email per refund that moved money; stock that adds up."""
     paid = await refund_payments(shop)
@@ -143,15 +152,7 @@ async def test_a_refund_while_picking_stops_the_pick_task_and_releases_the_stock
     after = {level.sku: level for level in await stock_levels(shop.sessions)}
     assert after["TOTE-CANVAS"].reserved == 0
     assert after["TOTE-CANVAS"].available == before["TOTE-CANVAS"].available + 3
-    async with shop.sessions() as session:
-        tasks = dict(
-            (
-                await session.execute(
-                    text("SELECT kind, status FROM warehouse_tasks WHERE order_id = :o"), {"o": order.order_id}
-                )
-            ).all()
-        )
-    assert tasks == {"pick": "cancelled"}
+    assert await warehouse_tasks(shop, order.order_id) == {"pick": "cancelled"}
     balance = (await ledger_balance(shop.sessions))[("TOTE-CANVAS", "main")]
     assert balance.restocked == 0
     await assert_exactly_once(shop, final)
@@ -333,3 +334,19 @@ async def test_an_unpaid_invoice_is_cancelled_at_the_end_of_its_last_business_da
     assert final.status is OrderStatus.PAYMENT_FAILED
     expected = shop.settings.calendar.deadline(final.placed_at, shop.settings.payment_due_days)
     assert expected <= failed.at < expected + timedelta(minutes=1)
+
+
+async def test_a_refund_while_the_warehouse_system_is_picking_stops_the_pick_for_good(shop: Shop) -> None:
+    # Auto mode with a slow warehouse: the pick activity is running when the refund arrives.
+    policy = shop.settings.order_policy().model_copy(update={"pick_duration": timedelta(seconds=30)})
+    order = an_order(lines=[("TOTE-CANVAS", 2, "12.00")])
+    handle = await shop.place(order, policy=policy)
+    await shop.until(handle, lambda view: view.status is OrderStatus.PICKING, step=timedelta(milliseconds=200))
+
+    await ask(handle, "refund", Refund(reason="ordered by mistake"))
+    final = await handle.result()
+
+    assert final.status is OrderStatus.REFUNDED
+    assert final.refunds[0].released_units == 2
+    assert await warehouse_tasks(shop, order.order_id) == {"pick": "cancelled"}
+    await assert_exactly_once(shop, final)
