@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -144,7 +145,7 @@ def order_status(order_id: OrderId, as_json: AsJson = False) -> None:
     """Show an order: status, lines, totals, payment, shipment, follow-up and timeline."""
     wanted = _order_id(order_id)
 
-    async def query(settings: Settings) -> OrderView:
+    async def query(settings: Settings) -> tuple[OrderView, ZoneInfo]:
         handle = _handle(await connect(settings), wanted)
         try:
             view: OrderView = await handle.query(STATUS_QUERY, result_type=OrderView, rpc_timeout=ANSWER_TIMEOUT)
@@ -152,13 +153,13 @@ def order_status(order_id: OrderId, as_json: AsJson = False) -> None:
             raise _rpc_failure(wanted, error) from None
         except WorkflowQueryFailedError as error:
             raise CommandFailed(f"order {wanted} could not answer: {error.message}") from None
-        return view
+        return view, settings.calendar.zone
 
-    view = _run(query)
+    view, shop_zone = _run(query)
     if as_json:
         typer.echo(view.model_dump_json(indent=2))
     else:
-        Console().print(_summary(view))
+        Console().print(_summary(view, shop_zone))
 
 
 @order_app.command("pay")
@@ -492,7 +493,7 @@ async def _with_database(settings: Settings, read: Callable[[async_sessionmaker[
 # --- the order summary --------------------------------------------------------------------------------------
 
 
-def _summary(view: OrderView) -> Group:
+def _summary(view: OrderView, shop_zone: ZoneInfo) -> Group:
     """The order as an operator reads it: headline, lines, payment, shipment, follow-up, timeline."""
     headline = (
         f"[bold]Order {view.order_id}[/bold]  [bold cyan]{view.status.value}[/bold cyan] "
@@ -509,7 +510,7 @@ def _summary(view: OrderView) -> Group:
             f"[bold]Shipment:[/bold] {escape(shipment.carrier)} {escape(shipment.tracking)}, "
             f"shipped {_when(shipment.shipped_at)}, last event {escape(shipment.last_event or '-')}{delivered}"
         )
-    parts.extend(_refund(refund) for refund in view.refunds)
+    parts.extend(_refund(refund, shop_zone) for refund in view.refunds)
     parts.append(_follow_up(view))
     parts.append(_timeline(view))
     return Group(*parts)
@@ -548,14 +549,15 @@ def _payment(view: OrderView) -> str:
     return text
 
 
-def _refund(refund: RefundView) -> str:
+def _refund(refund: RefundView, shop_zone: ZoneInfo) -> str:
     """One refund or cancellation: what goes back, by when, and how it went."""
     lines = ", ".join(
         f"{line.quantity} x {line.sku}" + ("" if line.restock else " (no restock)") for line in refund.lines
     )
     text = (
         f"[bold]{refund.kind.value.capitalize()} {refund.refund_id}:[/bold] {refund.amount.format()}"
-        f" ({escape(lines)}), '{escape(refund.reason)}'; due {_when(refund.deadline)}; {refund.state.value}"
+        f" ({escape(lines)}), '{escape(refund.reason)}'; due {_shop_time(refund.deadline, shop_zone)};"
+        f" {refund.state.value}"
     )
     if refund.paid_at:
         reference = refund.payout_reference or refund.gateway_reference or ""
@@ -596,6 +598,11 @@ def _timeline(view: OrderView) -> Table:
         event = Text(entry.event, style="red" if entry.rejected else "")
         table.add_row(_when(entry.at), event, entry.status.value if entry.status else "", Text(entry.detail or ""))
     return table
+
+
+def _shop_time(moment: datetime, shop_zone: ZoneInfo) -> str:
+    """A deadline as the shop counts it: its own time zone, named."""
+    return moment.astimezone(shop_zone).strftime("%a %d %b %Y %H:%M %Z")
 
 
 def _when(moment: datetime | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 
 from domain.order import FulfilmentMode
@@ -137,8 +137,20 @@ class DevServer:
             )
         except (TemporalUnreachable, RuntimeError):
             return None
-        wanted = {key.name for key in SEARCH_ATTRIBUTES}
-        return client if wanted <= set(registered.custom_attributes) else None
+        present = set(registered.custom_attributes)
+        missing = [key for key in SEARCH_ATTRIBUTES if key.name not in present]
+        if not missing:
+            return client
+        if len(missing) < len(SEARCH_ATTRIBUTES):
+            # A var/ made by an earlier version: the dev server registers search attributes only in a new database.
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=self.settings.temporal_namespace,
+                    search_attributes={key.name: search.indexed_value_type(key) for key in missing},
+                )
+            )
+            log.info("registered search attributes %s", ", ".join(key.name for key in missing))
+        return None
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited in time; always waits for the process to be gone."""

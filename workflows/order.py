@@ -651,8 +651,12 @@ class OrderWorkflow:
             )
         if isinstance(payload, Cancel):
             refund = self._accept_cancellation(payload)
-            money = f"; {refund.amount.format()} goes back by {self._shop_time(refund.deadline)}"
-            return f"cancellation {refund.refund_id} accepted" + (money if not refund.amount.is_zero else "")
+            if refund.amount.is_zero:
+                return f"cancellation {refund.refund_id} accepted; nothing was paid, so nothing goes back"
+            return (
+                f"cancellation {refund.refund_id} accepted: {refund.amount.format()} goes back to the customer "
+                f"by {self._shop_time(refund.deadline)}"
+            )
         if isinstance(payload, RefundPaidOut):
             self._payouts.append(payload)
             return "payout recorded; the refund finishes now"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
@@ -21,3 +22,8 @@ def type_name(key: SearchAttributeKey[Any]) -> str:
         SearchAttributeIndexedValueType.KEYWORD: "Keyword",
         SearchAttributeIndexedValueType.DATETIME: "Datetime",
     }[key.indexed_value_type]
+
+
+def indexed_value_type(key: SearchAttributeKey[Any]) -> IndexedValueType.ValueType:
+    """The type as the operator service's `AddSearchAttributesRequest` takes it (the SDK's enum mirrors the API's)."""
+    return IndexedValueType.ValueType(int(key.indexed_value_type))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,8 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-from tests.conftest import free_port
+from settings import Settings
+from starter.stack import DevServer, StackPaths
+from tests.conftest import TEMPORAL_CLI, free_port
+from worker import TemporalUnreachable, connect
+from workflows import search
 
 OMS = str(Path(sys.executable).parent / "oms")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "web-card.json"
@@ -118,3 +124,58 @@ def test_oms_up_runs_an_example_order_to_completed_and_sigint_stops_everything(
     assert [pid for pid in children if alive(pid)] == []
     assert (Path(stack_env["OMS_VAR_DIR"]) / "temporal.db").exists()
     assert (Path(stack_env["OMS_VAR_DIR"]) / "oms.db").exists()
+
+
+async def test_a_var_dir_from_an_earlier_version_gets_the_new_search_attributes(tmp_path: Path) -> None:
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+    )
+    paths = StackPaths(settings.var_dir)
+    paths.var.mkdir(parents=True)
+    # The dev server as an earlier `oms up` left it: a database that knows only the first two search attributes.
+    earlier = subprocess.Popen(
+        [
+            *(str(TEMPORAL_CLI), "server", "start-dev", "--db-filename", str(paths.temporal_db), "--headless"),
+            *("--ip", settings.temporal_host, "--port", str(settings.temporal_port)),
+            *("--ui-port", str(settings.temporal_ui_port), "--log-level", "error"),
+            *("--search-attribute", "OrderStatus=Keyword", "--search-attribute", "Channel=Keyword"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_search_attributes(settings, {"OrderStatus", "Channel"})
+    finally:
+        earlier.terminate()
+        earlier.wait(timeout=30)
+
+    server = DevServer(settings, paths)
+    await server.start()
+    try:
+        client = await server.wait_ready(asyncio.Event())
+        assert client is not None
+        registered = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+        )
+        assert {key.name for key in search.ALL} <= set(registered.custom_attributes)
+    finally:
+        await server.stop()
+
+
+async def wait_for_search_attributes(settings: Settings, names: set[str]) -> None:
+    """Until the dev server at `settings` serves these search attributes."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            client = await connect(settings)
+            registered = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+            )
+            if names <= set(registered.custom_attributes):
+                return
+        except (TemporalUnreachable, RuntimeError):
+            pass
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"the dev server never served {names}")

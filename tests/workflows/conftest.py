@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -24,11 +23,6 @@ from tests.conftest import TEMPORAL_TEST_SERVER, Mailbox
 from worker import build_worker
 from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, PlaceOrder, workflow_id
-
-_INDEXED = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-}
 
 
 @dataclass
@@ -87,7 +81,7 @@ async def shop(settings: Settings, sessions: async_sessionmaker[AsyncSession], s
         await env.client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
                 namespace=env.client.namespace,
-                search_attributes={key.name: _INDEXED[search.type_name(key)] for key in search.ALL},
+                search_attributes={key.name: search.indexed_value_type(key) for key in search.ALL},
             )
         )
         async with build_worker(env.client, settings, sessions):
