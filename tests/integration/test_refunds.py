@@ -12,6 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from domain.order import FulfilmentMode
 from domain.status import OrderStatus
 from settings import Settings
+from starter.placement import place_order
 from tests.integration.conftest import Shop
 from tests.integration.test_operator_commands import temporal_signal
 from tests.sample_orders import an_order
@@ -107,3 +108,20 @@ async def test_a_refund_line_in_the_wrong_form_is_refused_before_anything_is_sen
 
     assert code != 0
     assert "--line 'MUG-ENAMEL': expected SKU:QTY" in err
+
+
+async def test_a_refund_after_the_order_has_closed_is_refused_with_the_end_of_its_refund_window(shop: Shop) -> None:
+    # Windows of a second: the order completes, surveys, and closes at once.
+    brief = shop.settings.model_copy(
+        update={"survey_delay_days": 0.0, "feedback_window_days": 0.0, "refund_window_days": 1 / 86_400}
+    )
+    order = an_order()
+    order_id = await place_order(shop.client, brief, shop.sessions, order)
+    final = await shop.handle(order_id).result()
+    assert final.status is OrderStatus.COMPLETED
+
+    code, _, err = await oms(shop.settings, "order", "refund", order_id, "--reason", "too late")
+
+    assert code == 1
+    assert err.startswith(f"error: refund refused for order {order_id}: the refund window closed on ")
+    assert final.follow_up.closes_at is not None

@@ -153,11 +153,11 @@ async def wait_until_done(shop: Shop, order_id: str) -> OrderView:
         await asyncio.sleep(0.25)
 
 
-async def retried_activities(shop: Shop, order_ids: list[str]) -> Counter[str]:
+async def retried_activities(shop: Shop, workflow_ids: list[str]) -> Counter[str]:
     """Activities that needed another attempt, by type and the failure that caused it (here: the kill)."""
     retried: Counter[str] = Counter()
-    for order_id in order_ids:
-        events = (await shop.handle(order_id).fetch_history()).events
+    for workflow_id in workflow_ids:
+        events = (await shop.client.get_workflow_handle(workflow_id).fetch_history()).events
         names = {
             event.event_id: event.activity_task_scheduled_event_attributes.activity_type.name
             for event in events
@@ -232,7 +232,7 @@ async def test_a_worker_killed_mid_batch_and_restarted_completes_every_order_exa
 
         views = await asyncio.gather(*(wait_until_done(shop, order_id) for order_id in placed))
         assert [view.status for view in views] == [OrderStatus.COMPLETED] * BATCH
-        retried = await retried_activities(shop, placed)
+        retried = await retried_activities(shop, [f"order-{order_id}" for order_id in placed])
         print(
             f"\nkilled {killed_at - started:.1f} s after the first order with the batch at {dict(at_kill)}; "
             f"all completed {time.monotonic() - killed_at:.1f} s after the kill; retried: {dict(retried)}"
