@@ -81,6 +81,7 @@ class InventoryActivities:
                 catalogue.ReturnLine(sku=line.sku, quantity=line.quantity, restock=line.restock)
                 for line in request.lines
             ],
+            warehouse=self.settings.warehouse,
         )
         activity.logger.info(
             "order %s, refund %s: %d units released, %d restocked, %d written off",

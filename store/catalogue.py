@@ -416,7 +416,12 @@ async def _move_reserved(
 
 
 async def return_stock(
-    sessions: async_sessionmaker[AsyncSession], order_id: str, refund_id: str, lines: Iterable[ReturnLine]
+    sessions: async_sessionmaker[AsyncSession],
+    order_id: str,
+    refund_id: str,
+    lines: Iterable[ReturnLine],
+    *,
+    warehouse: str,
 ) -> ReturnedStock:
     """Take back a refund's goods in one transaction; a retry moves nothing and returns the same counts.
 
@@ -439,7 +444,20 @@ async def return_stock(
             select(StockReservation).where(StockReservation.order_id == order_id).with_for_update()
         )
         if reservation is None:
-            return ReturnedStock(released=0, restocked=0, written_off=0)  # nothing was ever set aside or shipped
+            # Nothing was ever set aside. Close the order's reservation anyway, so that a reservation the stopped
+            # order had still in flight fails (NoOpenReservation) instead of holding stock nobody will release.
+            now = datetime.now(UTC)
+            session.add(
+                StockReservation(
+                    order_id=order_id,
+                    warehouse=warehouse,
+                    status=RELEASED,
+                    lines_json="{}",
+                    reserved_at=now,
+                    closed_at=now,
+                )
+            )
+            return ReturnedStock(released=0, restocked=0, written_off=0)
         if reservation.status == RESERVED:
             closed = await _close_reservation(session, order_id, RELEASED)
             if closed is not None:

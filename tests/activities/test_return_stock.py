@@ -206,3 +206,17 @@ def test_the_inventory_activities_include_return_stock(inventory: InventoryActiv
     names = [handler.__temporal_activity_definition.name for handler in inventory.handlers()]  # type: ignore[attr-defined]
 
     assert names[-1] == api.RETURN_STOCK
+
+
+async def test_a_reservation_still_in_flight_when_its_order_was_cancelled_is_refused_and_holds_nothing(
+    inventory: InventoryActivities, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await catalogue.add_product(sessions, "LAMP", "Lamp", Money.of("30.00", "EUR"), stock=5)
+
+    # The cancellation's refund returns stock before the stopped order's reservation attempt reaches the database.
+    returned = await run(inventory, returning("web-9", "refund-web-9", LAMP=1))
+
+    assert returned == api.StockReturned()
+    with pytest.raises(catalogue.NoOpenReservation):
+        await catalogue.reserve_stock(sessions, "web-9", "main", {"LAMP": 1})
+    assert await level(sessions, "LAMP") == (5, 0, 0)
