@@ -112,6 +112,8 @@ class OrderWorkflow:
         self._payouts: list[RefundPaidOut] = []
         self._ending: RefundView | None = None
         self._fulfilment: asyncio.Task[None] | None = None
+        # Parts of the order's life that have been told to stop (see `_cancel`).
+        self._stopping: set[asyncio.Task[None]] = set()
 
     # --- the order's life -------------------------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ class OrderWorkflow:
             fulfilment.result()
         else:
             # The operator fulfilled the order outside the system: stop whatever step was running.
-            await _cancel(fulfilment)
+            await self._cancel(fulfilment)
             await self._hand_over_outside_the_system()
 
         self._completed = True
@@ -157,7 +159,26 @@ class OrderWorkflow:
         """Stop the order's life wherever it is; a running step finishes or is cancelled before this returns."""
         for task in (self._fulfilment, life):
             if task is not None:
-                await _cancel(task)
+                await self._cancel(task)
+
+    async def _cancel(self, task: asyncio.Task[None]) -> None:
+        """Cancel a part of the order's life and wait until it has stopped.
+
+        The SDK shields a running activity from cancellation: when the activity has already finished, its result
+        wins and the task carries on as if never cancelled. So the task is also marked as stopping, and it stops at
+        its next activity (`_activity` checks before and after each one). A step cancelled inside an activity ends
+        with that activity's cancellation error rather than as a cancelled task; that is the expected way to stop
+        and is taken here, which keeps it out of the worker's log. Any other failure still surfaces.
+        """
+        self._stopping.add(task)
+        if not task.done():
+            task.cancel()
+            await workflow.wait([task])
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and not (isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)):
+            raise error
 
     async def _take_payment(self) -> bool:
         """Capture, await or defer the payment; False when the order ends here without money."""
@@ -940,7 +961,8 @@ class OrderWorkflow:
         retry: RetryPolicy = steps.DATABASE_RETRY,
         heartbeat: timedelta | None = None,
     ) -> steps.ResultT:
-        return await steps.call(
+        self._stop_here_if_stopping()
+        result = await steps.call(
             name,
             request,
             result_type,
@@ -949,20 +971,9 @@ class OrderWorkflow:
             retry=retry,
             heartbeat=heartbeat,
         )
+        self._stop_here_if_stopping()
+        return result
 
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    """Cancel a part of the order's life and wait until it has stopped.
-
-    A step cancelled inside an activity ends with that activity's cancellation error rather than as a cancelled
-    task; that is the expected way to stop, and taking the error here keeps it out of the worker's log. Any other
-    failure still surfaces.
-    """
-    if not task.done():
-        task.cancel()
-        await workflow.wait([task])
-    if task.cancelled():
-        return
-    error = task.exception()
-    if error is not None and not (isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)):
-        raise error
+    def _stop_here_if_stopping(self) -> None:
+        if asyncio.current_task() in self._stopping:
+            raise asyncio.CancelledError
