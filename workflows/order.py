@@ -46,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search import CHANNEL, ORDER_STATUS, REFUND_DEADLINE
 
 STATUS_QUERY = "status"
+# Workflow patches (`workflow.patched`): behaviour changed after orders had already run with the earlier code.
+STOP_AT_NEXT_ACTIVITY = "stop-at-next-activity"
 
 S = OrderStatus
 
@@ -975,5 +977,6 @@ class OrderWorkflow:
         return result
 
     def _stop_here_if_stopping(self) -> None:
-        if asyncio.current_task() in self._stopping:
+        # Patched: an order that lost its cancellation before this check existed replays the way it ran.
+        if asyncio.current_task() in self._stopping and workflow.patched(STOP_AT_NEXT_ACTIVITY):
             raise asyncio.CancelledError
