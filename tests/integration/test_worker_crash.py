@@ -110,6 +110,23 @@ async def stop(process: subprocess.Popen[bytes]) -> None:
         await asyncio.to_thread(process.wait, 10)
 
 
+def print_logs(logs: list[Path]) -> None:
+    """Show what the workers wrote: a failed crash test is read from their logs."""
+    for log in logs:
+        if log.exists():
+            print(f"\n----- {log.name} -----\n{log.read_text()}")
+
+
+async def wind_down(feeding: asyncio.Task[None] | None, workers: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the task still feeding the batch in, then every worker still running."""
+    if feeding is not None and not feeding.done():
+        feeding.cancel()
+        with suppress(asyncio.CancelledError):
+            await feeding
+    for process in workers:
+        await stop(process)
+
+
 async def status_or_none(shop: Shop, order_id: str) -> OrderView | None:
     """The order's `status` query, or None while no worker answers it (not picked up yet, killed, restarting)."""
     try:
@@ -255,10 +272,13 @@ async def test_a_worker_killed_mid_batch_and_restarted_completes_every_order_exa
             (order_id, kind.value): 1 for order_id in placed for kind in EMAILS
         }
         assert {row.status for row in notifications} == {SENT}
-        # ...and the SMTP peer received each email exactly once: no customer got a duplicate.
-        assert Counter(str(message["Message-ID"]) for message in smtp.messages) == {
-            message_id(order_id, kind, settings.mail_from): 1 for order_id in placed for kind in EMAILS
-        }
+        # ...and the SMTP peer received each email, nothing else. SMTP cannot join a transaction: only a kill between
+        # the server accepting a message and the outbox commit repeats it, under the same Message-ID (README).
+        received = Counter(str(message["Message-ID"]) for message in smtp.messages)
+        expected = {message_id(order_id, kind, settings.mail_from) for order_id in placed for kind in EMAILS}
+        assert set(received) == expected
+        print(f"emails received per message: {Counter(received.values())}")
+        assert set(received.values()) <= {1, 2}, received
 
         # Stock adds up: the ledger explains every level, and exactly the ordered units left the warehouse.
         balances = await ledger_balance(sessions)
@@ -269,14 +289,7 @@ async def test_a_worker_killed_mid_batch_and_restarted_completes_every_order_exa
             sku: (OPENING_STOCK - ordered[sku], 0, ordered[sku]) for sku in PRODUCTS
         }
     except BaseException:
-        for log in logs:
-            if log.exists():
-                print(f"\n----- {log.name} -----\n{log.read_text()}")
+        print_logs(logs)
         raise
     finally:
-        if placing is not None and not placing.done():
-            placing.cancel()
-            with suppress(asyncio.CancelledError):
-                await placing
-        for process in workers:
-            await stop(process)
+        await wind_down(placing, workers)
