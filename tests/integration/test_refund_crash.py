@@ -1,8 +1,8 @@
 """Refunds under way when the worker is killed with SIGKILL: after a restart every one finishes, exactly once.
 
 Money and stock move exactly once. An email is sent once, except that a kill in the instant between the SMTP server
-accepting it and the outbox commit sends the same message again (same Message-ID); about one run in eight lands
-there, because the kill comes just as the other refunds are emailing.
+accepting it and the outbox commit sends the same message again (same Message-ID); 1 of 8 runs landed there on a
+2-core machine, because the kill comes just as the other refunds are emailing.
 
 The same `oms worker` subprocess as `test_worker_crash.py`; here the orders are completed first and then refunded as
 a stream, and the worker is killed as soon as the first refund has finished, while the others are restocking, paying
