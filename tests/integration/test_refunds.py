@@ -125,3 +125,17 @@ async def test_a_refund_after_the_order_has_closed_is_refused_with_the_end_of_it
     assert code == 1
     assert err.startswith(f"error: refund refused for order {order_id}: the refund window closed on ")
     assert final.follow_up.closes_at is not None
+
+
+async def test_a_partial_refund_sent_as_a_signal_with_the_temporal_cli_is_carried_out(shop: Shop) -> None:
+    order_id = await shop.place(an_order(lines=[("MUG-ENAMEL", 2, "14.90")]))
+    await shop.wait_for(order_id, OrderStatus.COMPLETED)
+
+    await temporal_signal(
+        shop, order_id, "refund", {"reason": "one chipped", "lines": [{"sku": "MUG-ENAMEL", "quantity": 1}]}
+    )
+
+    view = await shop.wait_for(order_id, lambda view: bool(view.refunds) and not view.refunds[0].is_open)
+    assert view.status is OrderStatus.COMPLETED
+    assert [(line.sku, line.quantity) for line in view.refunds[0].lines] == [("MUG-ENAMEL", 1)]
+    assert view.refunds[0].within_sla
