@@ -21,10 +21,13 @@ worker: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy domain workflows activities store starter gateways worker.py settings.py
+	$(BIN)/mypy domain workflows activities store starter gateways bench worker.py settings.py
 
 test: lint
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.order_list
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record $(STORIES)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import BaseModel, ValidationError
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -43,15 +44,17 @@ from domain.commands import (
     Shipped,
     StockArrived,
 )
-from domain.order import FulfilmentMode
+from domain.money import Money
+from domain.order import Channel, FulfilmentMode
 from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
-from domain.status import OrderStatus
+from domain.status import OperatorList, OrderStatus
 from domain.view import OrderView
 from settings import Settings
 from starter import stack
 from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
 from store import catalogue, orders
 from store.db import create_engine, session_factory
+from store.schema import OrderRecord
 from worker import TemporalUnreachable, configure_logging, connect, exit_now, run_worker
 from workflows.order import STATUS_QUERY, workflow_id
 
@@ -160,6 +163,125 @@ def order_status(order_id: OrderId, as_json: AsJson = False) -> None:
         typer.echo(view.model_dump_json(indent=2))
     else:
         Console().print(_summary(view, shop_zone))
+
+
+@order_app.command("list")
+def order_list(
+    status: Annotated[
+        str | None,
+        typer.Option(help="A list (pending, completed, cancelled) or one status, e.g. backordered. (default: all)"),
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this sales channel, e.g. marketplace.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only orders placed since this shop-local date or time, e.g. 2026-11-01.")
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Text in the order id, customer name or email, or tracking number.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many orders, newest first.")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """List orders newest first, with how many are Pending, Completed and Cancelled."""
+
+    # Checked before anything runs, so a bad option is one line naming it.
+    by_status = _status_filter(status)
+    from_channel = _channel(channel)
+    since_moment = _since(since)
+
+    async def read(settings: Settings) -> tuple[dict[str, int], int, list[OrderRecord]]:
+        wanted = orders.OrderFilter(
+            **by_status,
+            channel=from_channel,
+            # A time without a zone is the shop's time.
+            since=since_moment.replace(tzinfo=since_moment.tzinfo or settings.calendar.zone) if since_moment else None,
+            search=search.strip() if search and search.strip() else None,
+        )
+        async with _database(settings) as sessions:
+            per_list = await orders.count_by_list(sessions, wanted)
+            matching = await orders.count_orders(sessions, wanted, per_list)
+            shown = await orders.list_orders(sessions, where=wanted, limit=limit)
+        return per_list, matching, shown
+
+    per_list, matching, shown = _run(read)
+    if as_json:
+        payload = {
+            "counts": per_list,
+            "matching": matching,
+            "orders": [_listed(record) for record in shown],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    counts = "  ".join(f"{name.capitalize()} {count}" for name, count in per_list.items())
+    table = Table("order", "placed", "channel", "customer", "total", "status", title=counts, box=box.SIMPLE_HEAD)
+    table.columns[4].justify = "right"
+    for column in (0, 1, 2, 4, 5):
+        # Ids, times, amounts and statuses are read whole; only names give way on a narrow terminal.
+        table.columns[column].no_wrap = True
+    table.columns[3].overflow = "ellipsis"
+    table.columns[3].min_width = 10
+    for record in shown:
+        table.add_row(
+            record.order_id,
+            record.placed_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            record.channel,
+            escape(record.customer_name),
+            Money.from_minor(record.total_minor, record.currency).format(),
+            record.status,
+        )
+    console = Console()
+    console.print(table)
+    console.print(f"{len(shown)} of {matching} matching orders shown, newest first")
+
+
+def _status_filter(value: str | None) -> dict[str, str | None]:
+    """`--status` as a list or a status filter."""
+    if value is None:
+        return {}
+    wanted = value.strip().lower()
+    if wanted in {operator_list.value for operator_list in OperatorList}:
+        return {"operator_list": wanted}
+    if wanted not in {status.value for status in OrderStatus}:
+        lists = ", ".join(operator_list.value for operator_list in OperatorList)
+        statuses = ", ".join(status.value for status in OrderStatus)
+        _fail(f"--status {value!r}: not a list ({lists}) or a status ({statuses})")
+    return {"status": wanted}
+
+
+def _channel(value: str | None) -> str | None:
+    """`--channel` checked against the channels orders come from."""
+    if value is None:
+        return None
+    wanted = value.strip().lower()
+    if wanted not in {channel.value for channel in Channel}:
+        _fail(f"--channel {value!r}: not a channel ({', '.join(channel.value for channel in Channel)})")
+    return wanted
+
+
+def _since(value: str | None) -> datetime | None:
+    """`--since` as a date and time (a date means its start); without a zone it is read as shop time later."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        _fail(f"--since {value!r}: not a date or time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+
+
+def _listed(record: OrderRecord) -> dict[str, object]:
+    """One order of `oms order list --json`."""
+    total = Money.from_minor(record.total_minor, record.currency)
+    return {
+        "order_id": record.order_id,
+        "placed_at": record.placed_at.isoformat(),
+        "channel": record.channel,
+        "customer": record.customer_name,
+        "email": record.customer_email,
+        "total": {"amount": str(total.amount), "currency": total.currency},
+        "payment_method": record.payment_method,
+        "status": record.status,
+        "list": record.list,
+        "tracking": record.tracking,
+    }
 
 
 @order_app.command("pay")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.status import OperatorList
 from domain.view import OrderView
 from store.schema import FeedbackRecord, OrderRecord
 
@@ -28,22 +30,89 @@ async def get_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -
         return await session.get(OrderRecord, order_id)
 
 
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders an operator wants to see; every field left None matches every order."""
+
+    operator_list: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    search: str | None = None
+
+    def without_list(self) -> OrderFilter:
+        """The same filter across all three lists, for their counts."""
+        return replace(self, operator_list=None, status=None)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The filter as SQL conditions on the read model."""
+        where: list[ColumnElement[bool]] = []
+        if self.operator_list is not None:
+            where.append(OrderRecord.list == self.operator_list)
+        if self.status is not None:
+            where.append(OrderRecord.status == self.status)
+        if self.channel is not None:
+            where.append(OrderRecord.channel == self.channel)
+        if self.since is not None:
+            where.append(OrderRecord.placed_at >= self.since)
+        if self.search:
+            # The operator's text is matched literally: % and _ in it are not wildcards.
+            pattern = "%" + self.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                or_(
+                    *(
+                        func.lower(column).like(pattern, escape="\\")
+                        for column in (
+                            OrderRecord.order_id,
+                            OrderRecord.customer_name,
+                            OrderRecord.customer_email,
+                            OrderRecord.tracking,
+                        )
+                    )
+                )
+            )
+        return where
+
+
 async def list_orders(
     sessions: async_sessionmaker[AsyncSession],
     *,
     operator_list: str | None = None,
     status: str | None = None,
     limit: int = 50,
+    where: OrderFilter | None = None,
 ) -> list[OrderRecord]:
     """Orders newest first, optionally of one operator list (pending, completed, cancelled) or status."""
-    newest_first = (OrderRecord.placed_at.desc(), OrderRecord.order_id.desc())
-    query = select(OrderRecord).order_by(*newest_first).limit(limit)
+    wanted = where or OrderFilter()
     if operator_list is not None:
-        query = query.where(OrderRecord.list == operator_list)
+        wanted = replace(wanted, operator_list=operator_list)
     if status is not None:
-        query = query.where(OrderRecord.status == status)
+        wanted = replace(wanted, status=status)
+    newest_first = (OrderRecord.placed_at.desc(), OrderRecord.order_id.desc())
+    query = select(OrderRecord).where(*wanted.conditions()).order_by(*newest_first).limit(limit)
     async with sessions() as session:
         return list(await session.scalars(query))
+
+
+async def count_by_list(sessions: async_sessionmaker[AsyncSession], where: OrderFilter | None = None) -> dict[str, int]:
+    """How many orders match in each operator list (pending, completed, cancelled); every list is present."""
+    conditions = (where or OrderFilter()).without_list().conditions()
+    async with sessions() as session:
+        rows = await session.execute(
+            select(OrderRecord.list, func.count()).where(*conditions).group_by(OrderRecord.list)
+        )
+        counted = {operator_list: count for operator_list, count in rows}
+    return {operator_list.value: counted.get(operator_list.value, 0) for operator_list in OperatorList}
+
+
+async def count_orders(
+    sessions: async_sessionmaker[AsyncSession], where: OrderFilter, per_list: dict[str, int] | None = None
+) -> int:
+    """How many orders match the filter; `per_list` (from `count_by_list`) answers it without a query when it can."""
+    if per_list is not None and where.status is None:
+        return per_list[where.operator_list] if where.operator_list else sum(per_list.values())
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(OrderRecord).where(*where.conditions())) or 0)
 
 
 async def count_by_status(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:

@@ -107,6 +107,7 @@ class OrderRecord(Base):
 
     __tablename__ = "orders"
     __table_args__ = (
+        Index("ix_orders_placed", "placed_at"),
         Index("ix_orders_list_placed", "list", "placed_at"),
         Index("ix_orders_status_placed", "status", "placed_at"),
         Index("ix_orders_channel_placed", "channel", "placed_at"),
