@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     )
     warehouse: str = Field("main", description="Warehouse that reservations draw from.")
     fulfilment_mode: FulfilmentMode = Field(FulfilmentMode.AUTO, description="Default mode of new orders.")
+    low_stock_units: int = Field(5, ge=0, description="A SKU with this many units available or fewer is low.")
 
     # Simulated external systems (seconds; zero makes a run measure the orchestrator only)
     pick_seconds: float = Field(2.0, ge=0, description="Simulated picking time in auto mode.")

@@ -83,6 +83,14 @@ class Address(BaseModel):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE")]
 
 
+def normal_sku(value: str) -> str:
+    """A SKU as the catalogue keeps it (upper case); ValueError when it is not one."""
+    sku = value.strip().upper()
+    if not _SKU.match(sku):
+        raise ValueError(f"{sku!r} is not a SKU (letters, digits, '.', '_' or '-')")
+    return sku
+
+
 class Line(BaseModel):
     """One product on the order: a SKU, how many, at what unit price."""
 
@@ -96,11 +104,7 @@ class Line(BaseModel):
     @field_validator("sku", mode="before")
     @classmethod
     def _sku_format(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().upper()
-            if not _SKU.match(value):
-                raise ValueError(f"{value!r} is not a SKU (letters, digits, '.', '_' or '-')")
-        return value
+        return normal_sku(value) if isinstance(value, str) else value
 
     @field_validator("quantity", mode="before")
     @classmethod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
@@ -44,8 +46,8 @@ from domain.commands import (
     Shipped,
     StockArrived,
 )
-from domain.money import Money
-from domain.order import Channel, FulfilmentMode
+from domain.money import MINOR_UNITS, SUPPORTED_CURRENCIES, Money
+from domain.order import Channel, FulfilmentMode, normal_sku
 from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
 from domain.status import OperatorList, OrderStatus
 from domain.view import OrderView
@@ -75,8 +77,10 @@ app = typer.Typer(
 )
 order_app = typer.Typer(help="Place orders, see where they are and act on them.", no_args_is_help=True)
 stock_app = typer.Typer(help="Receive stock and see what is in the warehouse.", no_args_is_help=True)
+product_app = typer.Typer(help="Add products and see the catalogue.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
 app.add_typer(stock_app, name="stock")
+app.add_typer(product_app, name="product")
 
 OrderId = Annotated[str, typer.Argument(help="Order id, e.g. web-1001 (or its workflow id, order-web-1001).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -276,7 +280,7 @@ def _listed(record: OrderRecord) -> dict[str, object]:
         "channel": record.channel,
         "customer": record.customer_name,
         "email": record.customer_email,
-        "total": {"amount": str(total.amount), "currency": total.currency},
+        "total": total.model_dump(mode="json"),
         "payment_method": record.payment_method,
         "status": record.status,
         "list": record.list,
@@ -433,22 +437,121 @@ def stock_receive(
 
 
 @stock_app.command("list")
-def stock_list() -> None:
+def stock_list(
+    low: Annotated[
+        bool, typer.Option("--low", help="Only SKUs with OMS_LOW_STOCK_UNITS or fewer units available.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
     """Show every product with its stock: available, reserved for orders, shipped."""
-    levels = _run(lambda settings: _with_database(settings, catalogue.stock_levels))
+
+    async def read(settings: Settings) -> tuple[list[catalogue.StockCount], int]:
+        levels = await _with_database(settings, catalogue.stock_levels)
+        return levels, settings.low_stock_units
+
+    levels, low_units = _run(read)
+    if low:
+        levels = [level for level in levels if level.available <= low_units]
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(level) for level in levels], indent=2))
+        return
     table = Table("SKU", "product", "warehouse", "available", "reserved", "shipped")
     for column in (3, 4, 5):
         table.columns[column].justify = "right"
     for level in levels:
+        available = str(level.available)
+        if level.available <= low_units:
+            available = f"[red]{available}[/red]" if level.sold_out else f"[yellow]{available}[/yellow]"
         table.add_row(
-            level.sku,
-            level.name,
-            level.warehouse,
-            str(level.available),
-            str(level.reserved),
-            str(level.shipped),
+            level.sku, escape(level.name), level.warehouse, available, str(level.reserved), str(level.shipped)
         )
+    console = Console()
+    console.print(table)
+    if low:
+        console.print(f"{len(levels)} SKUs with {low_units} or fewer units available (OMS_LOW_STOCK_UNITS)")
+
+
+# --- products -----------------------------------------------------------------------------------------------
+
+
+@product_app.command("add")
+def product_add(
+    sku: Annotated[str, typer.Argument(help="The new product's SKU, e.g. MUG-RED.", metavar="SKU")],
+    name: Annotated[str, typer.Option(help="What customers and emails call it.")],
+    price: Annotated[str, typer.Option(help="Unit price, e.g. 12.50 (a decimal point, no thousands separator).")],
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code. (default: OMS_BASE_CURRENCY)")] = None,
+    stock: Annotated[int, typer.Option(min=0, help="Units on hand now (booked as opening stock).")] = 0,
+    warehouse: Annotated[str | None, typer.Option(help="Where the stock is. (default: OMS_WAREHOUSE)")] = None,
+) -> None:
+    """Add a product to the catalogue with its opening stock."""
+    try:
+        wanted_sku = normal_sku(sku)
+    except ValueError as error:
+        _fail(f"SKU: {error}")
+    if not name.strip():
+        _fail("--name: must not be empty")
+
+    async def add(settings: Settings) -> catalogue.CatalogueItem:
+        code = (currency or settings.base_currency).strip().upper()
+        if code not in SUPPORTED_CURRENCIES:
+            raise CommandFailed(f"--currency {code!r}: not a supported ISO 4217 currency")
+        try:
+            amount = Decimal(price.strip())
+            unit_price = Money.of(amount, code)
+        except (ValidationError, ArithmeticError) as error:
+            raise CommandFailed(f"--price {price!r}: {_first_problem(error)}") from None
+        if unit_price.amount != amount or amount <= 0:
+            raise CommandFailed(
+                f"--price {price!r}: must be more than 0 with at most {MINOR_UNITS[code]} decimals for {code}"
+            )
+        async with _database(settings) as sessions:
+            try:
+                return await catalogue.add_product(
+                    sessions,
+                    wanted_sku,
+                    name.strip(),
+                    unit_price,
+                    warehouse=warehouse or settings.warehouse,
+                    stock=stock,
+                )
+            except catalogue.ProductExists as error:
+                raise CommandFailed(str(error)) from None
+
+    item = _run(add)
+    typer.echo(f"{item.sku}: {item.name}, {item.price.format()}, {stock} units in stock")
+
+
+@product_app.command("list")
+def product_list(as_json: AsJson = False) -> None:
+    """Show the catalogue: SKU, name and price."""
+    items = _run(lambda settings: _with_database(settings, catalogue.list_products))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "sku": item.sku,
+                        "name": item.name,
+                        "price": item.price.model_dump(mode="json"),
+                    }
+                    for item in items
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table("SKU", "product", "price")
+    table.columns[2].justify = "right"
+    for item in items:
+        table.add_row(item.sku, escape(item.name), item.price.format())
     Console().print(table)
+
+
+def _first_problem(error: Exception) -> str:
+    """The first thing wrong, in words: a pydantic error's message or the exception's own."""
+    if isinstance(error, ValidationError):
+        return str(error.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
+    return "not a number" if isinstance(error, ArithmeticError) else str(error)
 
 
 # --- plumbing -----------------------------------------------------------------------------------------------
