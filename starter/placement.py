@@ -18,8 +18,8 @@ from domain.order import FulfilmentMode, Order
 from domain.status import OrderStatus
 from settings import Settings
 from store import catalogue
+from workflows import search
 from workflows.order import OrderWorkflow, PlaceOrder, workflow_id
-from workflows.search import CHANNEL, ORDER_STATUS
 
 # A file with everything wrong would otherwise print a wall of text; the first few problems say enough.
 MAX_PROBLEMS_SHOWN = 3
@@ -139,9 +139,16 @@ async def place_order(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
-                    SearchAttributePair(CHANNEL, order.channel.value),
+                    SearchAttributePair(update.key, update.value)
+                    for update in search.of_order(order, OrderStatus.RECEIVED)
+                    if update.value is not None
                 ]
+            ),
+            static_summary=f"{order.channel.value} order {order.external_id}: {order.total.format()}, "
+            f"{order.payment.method.value}, for {order.customer.name}",
+            static_details="\n".join(
+                f"- {line.quantity} x {line.name or line.sku} ({line.sku}) at {line.unit_price.format()}"
+                for line in order.lines
             ),
         )
     except WorkflowAlreadyStartedError:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,9 +40,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.status import OrderStatus, refusal
     from domain.view import OrderView, PaymentView, ShipmentView, TimelineEntry, Totals
-    from workflows import steps
+    from workflows import search, steps
     from workflows.refund import PROGRESS_SIGNAL, RefundOrder, RefundWorkflow
-    from workflows.search import CHANNEL, ORDER_STATUS, REFUND_DEADLINE
+    from workflows.search import REFUND_DEADLINE
 
 STATUS_QUERY = "status"
 # Workflow patches (`workflow.patched`): behaviour changed after orders had already run with the earlier code.
@@ -865,10 +864,7 @@ class OrderWorkflow:
         self._view.operator_list = status.operator_list
         self._note(event, detail, status=status)
         workflow.set_current_details(f"**{status.value}**: {event}" + (f" ({detail})" if detail else ""))
-        updates: list[SearchAttributeUpdate[Any]] = [
-            ORDER_STATUS.value_set(status.value),
-            CHANNEL.value_set(self._order.channel.value),
-        ]
+        updates = search.of_order(self._order, status)
         if self._view.refunds:
             running = [refund.deadline for refund in self._view.refunds if refund.is_open]
             updates.append(REFUND_DEADLINE.value_set(min(running)) if running else REFUND_DEADLINE.value_unset())

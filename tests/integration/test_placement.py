@@ -85,3 +85,24 @@ async def test_engineers_find_an_order_by_its_status_and_channel_search_attribut
             break
         await asyncio.sleep(0.1)
     assert found == [f"order-{order_id}"]
+
+
+async def test_engineers_find_orders_by_payment_method_currency_and_total(shop: Shop) -> None:
+    order_id = await shop.place(an_order(method="paypal", lines=[("MUG-ENAMEL", 3, "14.90")], shipping="4.90"))
+    await shop.wait_for(order_id, OrderStatus.COMPLETED)
+
+    description = await shop.handle(order_id).describe()
+    assert description.typed_search_attributes.get(search.PAYMENT_METHOD) == "paypal"
+    assert description.typed_search_attributes.get(search.CURRENCY) == "EUR"
+    assert description.typed_search_attributes.get(search.ORDER_TOTAL) == 49.60
+    summary = await description.static_summary()
+    assert summary == f"web order {order_id.removeprefix('web-')}: 49.60 EUR, paypal, for Ada Lovelace"
+    assert await description.static_details() == "- 3 x MUG-ENAMEL (MUG-ENAMEL) at 14.90 EUR"
+    query = f"PaymentMethod = 'paypal' AND Currency = 'EUR' AND OrderTotal > 49.5 AND WorkflowId = 'order-{order_id}'"
+    found: list[str] = []
+    for _ in range(50):  # the visibility store is eventually consistent
+        found = [run.id async for run in shop.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [f"order-{order_id}"]
