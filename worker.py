@@ -14,8 +14,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.inventory import InventoryActivities
@@ -26,6 +29,7 @@ from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from settings import Settings
 from store.db import create_engine, create_schema, session_factory
+from workflows import search
 from workflows.order import OrderWorkflow
 from workflows.refund import RefundWorkflow
 
@@ -64,6 +68,34 @@ async def connect(settings: Settings) -> Client:
         if str(error).startswith("Failed client connect"):
             raise TemporalUnreachable(settings.temporal_address) from error
         raise
+
+
+class SearchAttributesMissing(Exception):
+    """The namespace lacks search attributes the order workflow sets; every order would stall on its first step."""
+
+    def __init__(self, namespace: str, missing: list[SearchAttributeKey[Any]]) -> None:
+        self.missing = missing
+        names = " ".join(f"--name {key.name} --type {search.type_name(key)}" for key in missing)
+        super().__init__(
+            f"namespace {namespace!r} lacks the search attributes {', '.join(key.name for key in missing)}; "
+            f"register them once with: temporal operator search-attribute create --namespace {namespace} {names}"
+        )
+
+
+async def check_search_attributes(client: Client, settings: Settings) -> None:
+    """Refuse to start on a namespace without our search attributes, rather than fail every order's first step."""
+    try:
+        registered = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+        )
+    except RPCError as error:
+        # Temporal Cloud manages search attributes outside the operator API; there a worker cannot check them.
+        names = ", ".join(key.name for key in search.ALL)
+        log.warning("search attributes not checked (%s); make sure %s are registered", error.message, names)
+        return
+    missing = [key for key in search.ALL if key.name not in registered.custom_attributes]
+    if missing:
+        raise SearchAttributesMissing(settings.temporal_namespace, missing)
 
 
 def activity_handlers(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> list[Callable[..., Any]]:
@@ -127,6 +159,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     try:
         await create_schema(engine)
         client = await connect(settings)
+        await check_search_attributes(client, settings)
         worker = build_worker(client, settings, session_factory(engine))
         log.info("worker polling task queue %r at %s", settings.task_queue, settings.temporal_address)
         with stop_on_signals(stop):
@@ -166,7 +199,7 @@ def main() -> None:
     configure_logging(settings)
     try:
         asyncio.run(run_worker(settings))
-    except TemporalUnreachable as error:
+    except (TemporalUnreachable, SearchAttributesMissing) as error:
         exit_now(f"error: {error}")
     exit_now(0)
 

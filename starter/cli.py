@@ -57,7 +57,14 @@ from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, 
 from store import catalogue, orders
 from store.db import create_engine, session_factory
 from store.schema import OrderRecord
-from worker import TemporalUnreachable, configure_logging, connect, exit_now, run_worker
+from worker import (
+    SearchAttributesMissing,
+    TemporalUnreachable,
+    configure_logging,
+    connect,
+    exit_now,
+    run_worker,
+)
 from workflows.order import STATUS_QUERY, workflow_id
 
 T = TypeVar("T")
@@ -562,7 +569,14 @@ def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     settings = _settings()
     try:
         return asyncio.run(work(settings))
-    except (CommandFailed, OrderInputError, OrderAlreadyExists, TemporalUnreachable, stack.StackError) as error:
+    except (
+        CommandFailed,
+        OrderInputError,
+        OrderAlreadyExists,
+        TemporalUnreachable,
+        SearchAttributesMissing,
+        stack.StackError,
+    ) as error:
         _fail(str(error))
     except SQLAlchemyError as error:
         cause = getattr(error, "orig", None) or error

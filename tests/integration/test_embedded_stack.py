@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
 from starter.stack import DevServer, StackPaths
@@ -179,3 +180,27 @@ async def wait_for_search_attributes(settings: Settings, names: set[str]) -> Non
             pass
         await asyncio.sleep(0.25)
     raise AssertionError(f"the dev server never served {names}")
+
+
+async def test_a_worker_refuses_a_namespace_without_the_search_attributes_and_says_how_to_add_them(
+    tmp_path: Path,
+) -> None:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_CLI), dev_server_log_level="error"
+    ) as bare:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("OMS_")}
+        env.update(
+            OMS_TEMPORAL_ADDRESS=bare.client.service_client.config.target_host,
+            OMS_VAR_DIR=str(tmp_path / "var"),
+        )
+        worker = await asyncio.create_subprocess_exec(
+            OMS, "worker", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(worker.communicate(), timeout=60)
+
+    assert worker.returncode == 1
+    lines = err.decode().strip().splitlines()
+    assert lines[-1].startswith("error: namespace 'default' lacks the search attributes OrderStatus, Channel,")
+    assert (
+        "temporal operator search-attribute create --namespace default --name OrderStatus --type Keyword" in lines[-1]
+    )
