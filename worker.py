@@ -82,18 +82,21 @@ class SearchAttributesMissing(Exception):
         )
 
 
+async def missing_search_attributes(client: Client, namespace: str) -> list[SearchAttributeKey[Any]]:
+    """Those of our search attributes the namespace does not have."""
+    registered = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    return [key for key in search.ALL if key.name not in registered.custom_attributes]
+
+
 async def check_search_attributes(client: Client, settings: Settings) -> None:
     """Refuse to start on a namespace without our search attributes, rather than fail every order's first step."""
     try:
-        registered = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=settings.temporal_namespace)
-        )
+        missing = await missing_search_attributes(client, settings.temporal_namespace)
     except RPCError as error:
         # Temporal Cloud manages search attributes outside the operator API; there a worker cannot check them.
         names = ", ".join(key.name for key in search.ALL)
         log.warning("search attributes not checked (%s); make sure %s are registered", error.message, names)
         return
-    missing = [key for key in search.ALL if key.name not in registered.custom_attributes]
     if missing:
         raise SearchAttributesMissing(settings.temporal_namespace, missing)
 

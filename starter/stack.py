@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 
 from domain.order import FulfilmentMode
@@ -21,7 +21,14 @@ from starter.mail_sink import MailSink
 from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
 from store.catalogue import seed_demo_catalogue
 from store.db import create_engine, create_schema, session_factory
-from worker import TemporalUnreachable, build_worker, connect, run_until, stop_on_signals
+from worker import (
+    TemporalUnreachable,
+    build_worker,
+    connect,
+    missing_search_attributes,
+    run_until,
+    stop_on_signals,
+)
 from workflows import search
 from workflows.search import ALL as SEARCH_ATTRIBUTES
 
@@ -132,13 +139,9 @@ class DevServer:
     async def _serving(self) -> Client | None:
         try:
             client = await connect(self.settings)
-            registered = await client.operator_service.list_search_attributes(
-                ListSearchAttributesRequest(namespace=self.settings.temporal_namespace)
-            )
+            missing = await missing_search_attributes(client, self.settings.temporal_namespace)
         except (TemporalUnreachable, RuntimeError):
             return None
-        present = set(registered.custom_attributes)
-        missing = [key for key in SEARCH_ATTRIBUTES if key.name not in present]
         if not missing:
             return client
         if len(missing) < len(SEARCH_ATTRIBUTES):
