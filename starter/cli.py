@@ -223,22 +223,28 @@ def order_list(
         typer.echo(json.dumps(payload, indent=2))
         return
     counts = "  ".join(f"{name.capitalize()} {count}" for name, count in per_list.items())
-    table = Table("order", "placed", "channel", "customer", "total", "status", title=counts, box=box.SIMPLE_HEAD)
-    table.columns[4].justify = "right"
-    for column in (0, 1, 2, 4, 5):
-        # Ids, times, amounts and statuses are read whole; only names give way on a narrow terminal.
-        table.columns[column].no_wrap = True
-    table.columns[3].overflow = "ellipsis"
-    table.columns[3].min_width = 10
-    for record in shown:
-        table.add_row(
+    rows = [
+        (
             record.order_id,
             record.placed_at.astimezone().strftime("%Y-%m-%d %H:%M"),
             record.channel,
-            escape(record.customer_name),
-            Money.from_minor(record.total_minor, record.currency).format(),
             record.status,
+            Money.from_minor(record.total_minor, record.currency).format(),
+            record.customer_name,
         )
+        for record in shown
+    ]
+    headers = ("order", "placed", "channel", "status", "total", "customer")
+    table = Table(*headers, title=counts, box=box.SIMPLE_HEAD)
+    table.columns[4].justify = "right"
+    for column in range(5):
+        # Ids, times, channels, statuses and amounts are read whole; only the customer's name gives way.
+        table.columns[column].min_width = max(len(row[column]) for row in [headers, *rows])
+        table.columns[column].no_wrap = True
+    table.columns[5].overflow = "ellipsis"
+    table.columns[5].no_wrap = True
+    for row in rows:
+        table.add_row(*row[:5], escape(row[5]))
     console = Console()
     console.print(table)
     console.print(f"{len(shown)} of {matching} matching orders shown, newest first")
