@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -22,8 +20,6 @@ from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -53,13 +49,12 @@ from domain.status import OperatorList, OrderStatus
 from domain.view import OrderView
 from settings import Settings
 from starter import stack
-from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
+from starter.commandline import AsJson, CommandFailed, database, fail, with_database
+from starter.commandline import run as run_command
+from starter.placement import parse_order, place_order
 from store import catalogue, orders
-from store.db import create_engine, session_factory
 from store.schema import OrderRecord
 from worker import (
-    SearchAttributesMissing,
-    TemporalUnreachable,
     configure_logging,
     connect,
     exit_now,
@@ -90,11 +85,6 @@ app.add_typer(stock_app, name="stock")
 app.add_typer(product_app, name="product")
 
 OrderId = Annotated[str, typer.Argument(help="Order id, e.g. web-1001 (or its workflow id, order-web-1001).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-class CommandFailed(Exception):
-    """A command could not do what was asked; the message is the one line the operator sees."""
 
 
 def main() -> None:
@@ -117,13 +107,13 @@ def up() -> None:
 
     State lives under var/ (OMS_VAR_DIR) across restarts; Ctrl-C stops everything.
     """
-    _run(_logged(stack.run_stack))
+    run_command(_logged(stack.run_stack))
 
 
 @app.command()
 def worker() -> None:
     """Run one worker on the order task queue; SIGINT or SIGTERM drains it. Start several to scale out."""
-    _run(_logged(run_worker))
+    run_command(_logged(run_worker))
 
 
 # --- orders -------------------------------------------------------------------------------------------------
@@ -147,10 +137,10 @@ def order_place(
         # Validation first: bad input must fail the same whether or not Temporal is up.
         order = parse_order(text)
         client = await connect(settings)
-        async with _database(settings) as sessions:
+        async with database(settings) as sessions:
             return await place_order(client, settings, sessions, order, mode)
 
-    order_id = _run(place)
+    order_id = run_command(place)
     typer.echo(json.dumps({"id": order_id}) if as_json else order_id)
 
 
@@ -169,7 +159,7 @@ def order_status(order_id: OrderId, as_json: AsJson = False) -> None:
             raise CommandFailed(f"order {wanted} could not answer: {error.message}") from None
         return view, settings.calendar.zone
 
-    view, shop_zone = _run(query)
+    view, shop_zone = run_command(query)
     if as_json:
         typer.echo(view.model_dump_json(indent=2))
     else:
@@ -207,13 +197,13 @@ def order_list(
             since=since_moment.replace(tzinfo=since_moment.tzinfo or settings.calendar.zone) if since_moment else None,
             search=search.strip() if search and search.strip() else None,
         )
-        async with _database(settings) as sessions:
+        async with database(settings) as sessions:
             per_list = await orders.count_by_list(sessions, wanted)
             matching = await orders.count_orders(sessions, wanted, per_list)
             shown = await orders.list_orders(sessions, where=wanted, limit=limit)
         return per_list, matching, shown
 
-    per_list, matching, shown = _run(read)
+    per_list, matching, shown = run_command(read)
     if as_json:
         payload = {
             "counts": per_list,
@@ -260,7 +250,7 @@ def _status_filter(value: str | None) -> dict[str, str | None]:
     if wanted not in {status.value for status in OrderStatus}:
         lists = ", ".join(operator_list.value for operator_list in OperatorList)
         statuses = ", ".join(status.value for status in OrderStatus)
-        _fail(f"--status {value!r}: not a list ({lists}) or a status ({statuses})")
+        fail(f"--status {value!r}: not a list ({lists}) or a status ({statuses})")
     return {"status": wanted}
 
 
@@ -270,7 +260,7 @@ def _channel(value: str | None) -> str | None:
         return None
     wanted = value.strip().lower()
     if wanted not in {channel.value for channel in Channel}:
-        _fail(f"--channel {value!r}: not a channel ({', '.join(channel.value for channel in Channel)})")
+        fail(f"--channel {value!r}: not a channel ({', '.join(channel.value for channel in Channel)})")
     return wanted
 
 
@@ -281,7 +271,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value.strip())
     except ValueError:
-        _fail(f"--since {value!r}: not a date or time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+        fail(f"--since {value!r}: not a date or time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
 
 
 def _listed(record: OrderRecord) -> dict[str, object]:
@@ -397,11 +387,11 @@ def _refund_item(text: str) -> RefundItem:
     """`SKU:QTY` from a `--line` option."""
     sku, colon, quantity = text.strip().rpartition(":")
     if not colon or not sku or not quantity.strip().isdigit():
-        _fail(f"--line {text!r}: expected SKU:QTY, e.g. MUG-ENAMEL:1")
+        fail(f"--line {text!r}: expected SKU:QTY, e.g. MUG-ENAMEL:1")
     try:
         return RefundItem(sku=sku, quantity=int(quantity))
     except ValidationError as error:
-        _fail(f"--line {text!r}: {error.errors(include_url=False)[0]['msg']}")
+        fail(f"--line {text!r}: {error.errors(include_url=False)[0]['msg']}")
 
 
 # --- stock --------------------------------------------------------------------------------------------------
@@ -425,7 +415,7 @@ def stock_receive(
     async def receive(settings: Settings) -> tuple[catalogue.StockCount, int]:
         client = await connect(settings)
         into = warehouse or settings.warehouse
-        async with _database(settings) as sessions:
+        async with database(settings) as sessions:
             try:
                 level = await catalogue.receive_stock(
                     sessions, sku, quantity, into, receipt or f"cli-{uuid.uuid4().hex}"
@@ -442,7 +432,7 @@ def stock_receive(
                     raise
         return level, len(waiting)
 
-    level, woken = _run(receive)
+    level, woken = run_command(receive)
     typer.echo(
         f"received {quantity} x {sku} into {level.warehouse}: {level.available} available; "
         f"{woken} backordered order(s) told to try again"
@@ -459,10 +449,10 @@ def stock_list(
     """Show every product with its stock: available, reserved for orders, shipped."""
 
     async def read(settings: Settings) -> tuple[list[catalogue.StockCount], int]:
-        levels = await _with_database(settings, catalogue.stock_levels)
+        levels = await with_database(settings, catalogue.stock_levels)
         return levels, settings.low_stock_units
 
-    levels, low_units = _run(read)
+    levels, low_units = run_command(read)
     if low:
         levels = [level for level in levels if level.available <= low_units]
     if as_json:
@@ -500,9 +490,9 @@ def product_add(
     try:
         wanted_sku = normal_sku(sku)
     except ValueError as error:
-        _fail(f"SKU: {error}")
+        fail(f"SKU: {error}")
     if not name.strip():
-        _fail("--name: must not be empty")
+        fail("--name: must not be empty")
 
     async def add(settings: Settings) -> catalogue.CatalogueItem:
         code = (currency or settings.base_currency).strip().upper()
@@ -517,7 +507,7 @@ def product_add(
             raise CommandFailed(
                 f"--price {price!r}: must be more than 0 with at most {MINOR_UNITS[code]} decimals for {code}"
             )
-        async with _database(settings) as sessions:
+        async with database(settings) as sessions:
             try:
                 return await catalogue.add_product(
                     sessions,
@@ -530,14 +520,14 @@ def product_add(
             except catalogue.ProductExists as error:
                 raise CommandFailed(str(error)) from None
 
-    item = _run(add)
+    item = run_command(add)
     typer.echo(f"{item.sku}: {item.name}, {item.price.format()}, {stock} units in stock")
 
 
 @product_app.command("list")
 def product_list(as_json: AsJson = False) -> None:
     """Show the catalogue: SKU, name and price."""
-    items = _run(lambda settings: _with_database(settings, catalogue.list_products))
+    items = run_command(lambda settings: with_database(settings, catalogue.list_products))
     if as_json:
         typer.echo(
             json.dumps(
@@ -570,31 +560,6 @@ def _first_problem(error: Exception) -> str:
 # --- plumbing -----------------------------------------------------------------------------------------------
 
 
-def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
-    """Run one command's async work; every failure becomes one line on stderr and exit status 1."""
-    settings = _settings()
-    try:
-        return asyncio.run(work(settings))
-    except (
-        CommandFailed,
-        OrderInputError,
-        OrderAlreadyExists,
-        TemporalUnreachable,
-        SearchAttributesMissing,
-        stack.StackError,
-    ) as error:
-        _fail(str(error))
-    except SQLAlchemyError as error:
-        cause = getattr(error, "orig", None) or error
-        _fail(f"OMS database {settings.oms_database_url}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
-    except KeyboardInterrupt:
-        _fail("interrupted")
-    except Exception as error:
-        if settings.log_level == "debug":
-            raise
-        _fail(f"unexpected {type(error).__name__}: {error} (OMS_LOG_LEVEL=debug shows the traceback)")
-
-
 def _logged(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> Callable[[Settings], Coroutine[Any, Any, None]]:
     """A long-running command that logs at the configured level first."""
 
@@ -605,22 +570,6 @@ def _logged(serve: Callable[[Settings], Coroutine[Any, Any, None]]) -> Callable[
     return logged
 
 
-def _fail(message: str) -> NoReturn:
-    """Tell the operator what went wrong in one line and exit non-zero."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _settings() -> Settings:
-    """The configuration, or one line naming the bad OMS_ variable."""
-    try:
-        return Settings()
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"])
-        _fail(f"configuration: OMS_{field.upper()}: {first['msg']}")
-
-
 def _read(source: str) -> str:
     """The text of an order file, or of stdin for `-`."""
     if source == "-":
@@ -628,7 +577,7 @@ def _read(source: str) -> str:
     try:
         return Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        _fail(f"cannot read {source}: {getattr(error, 'strerror', None) or error}")
+        fail(f"cannot read {source}: {getattr(error, 'strerror', None) or error}")
 
 
 def _valid(model: type[BaseModel], **fields: object) -> BaseModel:
@@ -638,7 +587,7 @@ def _valid(model: type[BaseModel], **fields: object) -> BaseModel:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "input"
-        _fail(f"{option}: {first['msg']}")
+        fail(f"{option}: {first['msg']}")
 
 
 def _order_id(value: str) -> str:
@@ -676,7 +625,7 @@ def _send(raw_order_id: str, command: Command, arg: BaseModel) -> None:
             raise _rpc_failure(order_id, error) from None
         return accepted
 
-    accepted = _run(update)
+    accepted = run_command(update)
     typer.echo(f"{accepted.order_id}: {accepted.message}")
 
 
@@ -717,22 +666,6 @@ def _no_answer(order_id: str) -> str:
         f"order {order_id} did not answer within {ANSWER_TIMEOUT.seconds}s: "
         "is a worker running (`oms up` or `oms worker`)?"
     )
-
-
-@asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on the OMS database for the length of one command."""
-    engine = create_engine(settings.oms_database_url)
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _with_database(settings: Settings, read: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    """Run one read against the OMS database."""
-    async with _database(settings) as sessions:
-        return await read(sessions)
 
 
 # --- the order summary --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.status import OperatorList
 from domain.view import OrderView
-from store.schema import FeedbackRecord, OrderRecord
+from store.schema import FeedbackRecord, OrderRecord, OrderStatusChange
 
 
 async def project(sessions: async_sessionmaker[AsyncSession], view: OrderView) -> int:
@@ -161,12 +161,28 @@ async def _write_if_newer(sessions: async_sessionmaker[AsyncSession], view: Orde
             .returning(OrderRecord.version)
         )
         if written is not None:
+            await _add_status_changes(session, view)
             return int(written)
         stored = await session.scalar(select(OrderRecord.version).where(OrderRecord.order_id == view.order_id))
         if stored is not None:
             return stored
         session.add(OrderRecord(**columns))
+        await session.flush()
+        await _add_status_changes(session, view)
     return view.version
+
+
+async def _add_status_changes(session: AsyncSession, view: OrderView) -> None:
+    """Append the status changes of the timeline that are not stored yet; the timeline only ever grows."""
+    changes = [(entry.status.value, entry.at) for entry in view.timeline if entry.status is not None]
+    stored = await session.scalar(
+        select(func.count()).select_from(OrderStatusChange).where(OrderStatusChange.order_id == view.order_id)
+    )
+    session.add_all(
+        OrderStatusChange(order_id=view.order_id, seq=seq, status=status, at=at)
+        for seq, (status, at) in enumerate(changes)
+        if seq >= (stored or 0)
+    )
 
 
 def _columns(view: OrderView) -> dict[str, Any]:

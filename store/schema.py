@@ -133,6 +133,19 @@ class OrderRecord(Base):
     view_json: Mapped[str] = mapped_column(Text)
 
 
+class OrderStatusChange(Base):
+    """Each status an order entered and when, in order: what step times in reports and runs are measured from."""
+
+    __tablename__ = "order_status_changes"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.order_id"), primary_key=True)
+    # Position among the status entries of the order's timeline, which only ever grows: a retried or late
+    # projection writes the same change under the same key.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class PaymentRecord(Base):
     """Money taken from the customer, through the gateway or booked by hand; refunds are in `refund_payments`."""
 

@@ -1,0 +1,84 @@
+"""Plumbing every `oms` command shares: run its async work, one-line errors, settings and database sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from settings import Settings
+from starter import stack
+from starter.placement import OrderAlreadyExists, OrderInputError
+from store.db import create_engine, session_factory
+from worker import SearchAttributesMissing, TemporalUnreachable
+
+T = TypeVar("T")
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class CommandFailed(Exception):
+    """A command could not do what was asked; the message is the one line the operator sees."""
+
+
+def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    """Run one command's async work; every failure becomes one line on stderr and exit status 1."""
+    settings = load_settings()
+    try:
+        return asyncio.run(work(settings))
+    except (
+        CommandFailed,
+        OrderInputError,
+        OrderAlreadyExists,
+        TemporalUnreachable,
+        SearchAttributesMissing,
+        stack.StackError,
+    ) as error:
+        fail(str(error))
+    except SQLAlchemyError as error:
+        cause = getattr(error, "orig", None) or error
+        fail(f"OMS database {settings.oms_database_url}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
+    except KeyboardInterrupt:
+        fail("interrupted")
+    except Exception as error:
+        if settings.log_level == "debug":
+            raise
+        fail(f"unexpected {type(error).__name__}: {error} (OMS_LOG_LEVEL=debug shows the traceback)")
+
+
+def fail(message: str) -> NoReturn:
+    """Tell the operator what went wrong in one line and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def load_settings() -> Settings:
+    """The configuration, or one line naming the bad OMS_ variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        fail(f"configuration: OMS_{field.upper()}: {first['msg']}")
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the OMS database for the length of one command."""
+    engine = create_engine(settings.oms_database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def with_database(settings: Settings, read: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    """Run one read against the OMS database."""
+    async with database(settings) as sessions:
+        return await read(sessions)
