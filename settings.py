@@ -7,11 +7,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import BusinessCalendar, WorkingHours
-from domain.money import SUPPORTED_CURRENCIES
+from domain.money import SUPPORTED_CURRENCIES, ExchangeRates
 from domain.order import FulfilmentMode
 from domain.policy import OrderPolicy
 
@@ -47,6 +47,13 @@ class Settings(BaseSettings):
 
     # Business
     base_currency: str = Field("EUR", description="Currency that reports convert to.")
+    fx_rates: str = Field(
+        "USD=0.92,GBP=1.17,CHF=1.05,JPY=0.0061,KWD=2.98",
+        description="Base-currency value of one unit of each other currency, for reports: CODE=RATE,...",
+    )
+    overstock_units: int = Field(
+        200, ge=1, description="A SKU with this many units available or more is overstocked in reports."
+    )
     country: str = Field("DE", description="Country whose public holidays count (ISO 3166-1 alpha-2).")
     subdivision: str | None = Field(None, description="State or region whose holidays count too, e.g. BY.")
     timezone: str = Field("Europe/Berlin", description="The shop's time zone: business days and deadlines.")
@@ -83,6 +90,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a supported currency")
         return value
 
+    @field_validator("fx_rates")
+    @classmethod
+    def _readable_rates(cls, value: str, info: ValidationInfo) -> str:
+        ExchangeRates.parse(info.data.get("base_currency", "EUR"), value)
+        return value
+
     @field_validator("refund_reminder_time")
     @classmethod
     def _clock_time(cls, value: str) -> str:
@@ -102,6 +115,11 @@ class Settings(BaseSettings):
     def calendar(self) -> BusinessCalendar:
         """The shop's business days and time zone."""
         return BusinessCalendar(country=self.country, subdivision=self.subdivision, timezone=self.timezone)
+
+    @property
+    def exchange_rates(self) -> ExchangeRates:
+        """The configured exchange rates into the base currency."""
+        return ExchangeRates.parse(self.base_currency, self.fx_rates)
 
     @property
     def hours(self) -> WorkingHours:

@@ -149,3 +149,49 @@ class Money(BaseModel):
 
     def __str__(self) -> str:
         return self.format()
+
+
+class ExchangeRates(BaseModel):
+    """What one unit of each currency is worth in the base currency, as the shop configured it; exact Decimals.
+
+    Reports convert with these; they are the shop's bookkeeping rates, not live market prices.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    base: str
+    rates: dict[str, Decimal]
+
+    @classmethod
+    def parse(cls, base: str, text: str) -> ExchangeRates:
+        """Rates from `CODE=RATE` pairs separated by commas, e.g. `USD=0.92,JPY=0.0061`; ValueError names the pair."""
+        rates: dict[str, Decimal] = {}
+        for pair in (part.strip() for part in text.split(",")):
+            if not pair:
+                continue
+            code, equals, value = pair.partition("=")
+            code = code.strip().upper()
+            if not equals:
+                raise ValueError(f"{pair!r}: expected CODE=RATE, e.g. USD=0.92")
+            if code not in MINOR_UNITS:
+                raise ValueError(f"{pair!r}: {code!r} is not a supported ISO 4217 currency")
+            if code in rates:
+                raise ValueError(f"{pair!r}: {code} is given twice")
+            try:
+                rate = Decimal(value.strip())
+            except InvalidOperation:
+                raise ValueError(f"{pair!r}: {value.strip()!r} is not a decimal number") from None
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(f"{pair!r}: the rate must be a number above 0")
+            rates[code] = rate
+        rates.pop(base, None)
+        return cls(base=base, rates=rates)
+
+    def rate(self, currency: str) -> Decimal | None:
+        """Base-currency value of one unit of `currency`; 1 for the base itself, None when no rate is set."""
+        return Decimal(1) if currency == self.base else self.rates.get(currency)
+
+    def to_base(self, money: Money) -> Money | None:
+        """`money` in the base currency, rounded half up to its minor unit; None when there is no rate for it."""
+        rate = self.rate(money.currency)
+        return None if rate is None else Money(amount=quantize(money.amount * rate, self.base), currency=self.base)

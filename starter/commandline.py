@@ -65,7 +65,7 @@ def load_settings() -> Settings:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"])
-        fail(f"configuration: OMS_{field.upper()}: {first['msg']}")
+        fail(f"configuration: OMS_{field.upper()}: {str(first['msg']).removeprefix('Value error, ')}")
 
 
 @asynccontextmanager
