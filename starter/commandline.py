@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -46,6 +48,9 @@ def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         fail(f"OMS database {settings.oms_database_url}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
     except KeyboardInterrupt:
         fail("interrupted")
+    except typer.Exit:
+        # The work already told the operator what went wrong with `fail`.
+        raise
     except Exception as error:
         if settings.log_level == "debug":
             raise
@@ -82,3 +87,14 @@ async def with_database(settings: Settings, read: Callable[[async_sessionmaker[A
     """Run one read against the OMS database."""
     async with database(settings) as sessions:
         return await read(sessions)
+
+
+def moment_option(option: str, value: str | None, zone: ZoneInfo) -> datetime | None:
+    """A `--since`-style option as a moment: a date means its start; a time without a zone is the shop's time."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} {value!r}: not a date or time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)

@@ -21,10 +21,16 @@ COMPLETED = "completed"
 
 @dataclass
 class StepTimes:
-    """Seconds spent in each status (stays that ended with a move on) and from placement to `completed`."""
+    """Seconds spent in each status (stays that ended with a move on) and from placement to `completed`.
+
+    With a window, only stays that ended inside it count, and only orders completed inside it: what a report of
+    that day or week means by "how long did picking take".
+    """
 
     in_status: dict[str, list[float]] = field(default_factory=dict)
     to_completed: list[float] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
 
     def add_order(self, changes: list[tuple[str, datetime]]) -> None:
         """Count one order's status changes, oldest first; a status noted twice in a row is one stay."""
@@ -33,10 +39,14 @@ class StepTimes:
             if not stays or stays[-1][0] != status:
                 stays.append((status, at))
         for (status, entered), (_, left) in pairwise(stays):
-            self.in_status.setdefault(status, []).append((left - entered).total_seconds())
+            if self._inside(left):
+                self.in_status.setdefault(status, []).append((left - entered).total_seconds())
         completed = next((at for status, at in stays if status == COMPLETED), None)
-        if stays and completed is not None:
+        if stays and completed is not None and self._inside(completed):
             self.to_completed.append((completed - stays[0][1]).total_seconds())
+
+    def _inside(self, moment: datetime) -> bool:
+        return (self.since is None or moment >= self.since) and (self.until is None or moment < self.until)
 
 
 async def step_times(
@@ -44,16 +54,28 @@ async def step_times(
     where: OrderFilter | None = None,
     *,
     order_ids: Collection[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> StepTimes:
-    """Step times of the orders matching `where`, or of exactly `order_ids` when given."""
-    times = StepTimes()
+    """Step times of the orders matching `where`, or of exactly `order_ids` when given.
+
+    `since`/`until` limit it to stays and completions that ended in that window, of any order that moved in it.
+    """
+    times = StepTimes(since=since, until=until)
     if order_ids is not None:
         ids = sorted(set(order_ids))
         for start in range(0, len(ids), _IDS_PER_QUERY):
             await _collect(sessions, [OrderStatusChange.order_id.in_(ids[start : start + _IDS_PER_QUERY])], times)
         return times
     conditions = (where or OrderFilter()).conditions()
-    await _collect(sessions, conditions, times, join_orders=True)
+    if since is not None or until is not None:
+        moved = select(OrderStatusChange.order_id)
+        if since is not None:
+            moved = moved.where(OrderStatusChange.at >= since)
+        if until is not None:
+            moved = moved.where(OrderStatusChange.at < until)
+        conditions.append(OrderStatusChange.order_id.in_(moved.distinct()))
+    await _collect(sessions, conditions, times, join_orders=where is not None)
     return times
 
 
