@@ -28,6 +28,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.order_list
+	$(BIN)/python -m bench.fulfilment_run
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record $(STORIES)

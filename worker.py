@@ -25,11 +25,13 @@ from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.reports import ReportActivities
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from settings import Settings
 from store.db import create_engine, create_schema, session_factory
 from workflows import search
+from workflows.daily_report import DailyReportWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refund import RefundWorkflow
 
@@ -110,6 +112,7 @@ def activity_handlers(sessions: async_sessionmaker[AsyncSession], settings: Sett
         ShippingActivities,
         NotificationActivities,
         OrderActivities,
+        ReportActivities,
     )
     return [handler for system in systems for handler in system(sessions, settings).handlers()]
 
@@ -119,7 +122,7 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow, RefundWorkflow],
+        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow],
         activities=activity_handlers(sessions, settings),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

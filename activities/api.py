@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +32,7 @@ RETURN_STOCK = "return_stock"
 REFUND_PAYMENT = "refund_payment"
 RECORD_REFUND_PAYOUT = "record_refund_payout"
 RECORD_REFUND = "record_refund"
+SEND_DAILY_REPORT = "send_daily_report"
 
 
 class ErrorType(StrEnum):
@@ -403,3 +404,25 @@ class RefundRecorded(BaseModel):
 
     refund_id: str
     state: str
+
+
+# --- reports --------------------------------------------------------------------------------------------------
+
+
+class SendDailyReport(BaseModel):
+    """Email the operator the report of one shop-local day; once per day, however often it is asked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    timezone: str = Field(description="The shop's time zone: the day runs from its midnight to the next.")
+
+
+class DailyReportSent(BaseModel):
+    """What the daily report said in one line, its Message-ID, and whether an earlier attempt had sent it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    headline: str
+    already_sent: bool = False

@@ -100,31 +100,32 @@ class NotificationActivities:
         )
         if queued.status == notifications.SENT:
             return api.EmailSent(message_id=queued.message_id, already_sent=True)
-        await self._deliver(message, key)
+        await deliver(self.sessions, self.settings, message, key)
         return api.EmailSent(message_id=queued.message_id)
 
-    async def _deliver(self, message: EmailMessage, key: str) -> None:
-        """Hand the message to SMTP and mark it sent in one transaction that commits the moment the server has it.
 
-        The outbox row is locked before the envelope goes out, so a worker killed mid-send rolls the row back to
-        pending and the retry sends again; only a kill in the instant between the server's reply and the commit
-        can repeat an email, and then under the same Message-ID. Connecting and QUIT stay outside the lock.
-        """
-        try:
-            async with (
-                aiosmtplib.SMTP(
-                    hostname=self.settings.smtp_host, port=self.settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
-                ) as smtp,
-                self.sessions.begin() as session,
-            ):
-                await notifications.mark_sent(session, key, datetime.now(UTC))
-                await smtp.send_message(message)
-        except (aiosmtplib.SMTPException, OSError) as error:
-            raise ApplicationError(
-                f"email {key}: SMTP server {self.settings.smtp_host}:{self.settings.smtp_port} "
-                f"did not accept it ({error}); will retry",
-                type=SMTP_UNAVAILABLE,
-            ) from error
+async def deliver(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str
+) -> None:
+    """Hand the queued message to SMTP and mark it sent in one transaction that commits the moment the server has it.
+
+    The outbox row is locked before the envelope goes out, so a worker killed mid-send rolls the row back to
+    pending and the retry sends again; only a kill in the instant between the server's reply and the commit
+    can repeat an email, and then under the same Message-ID. Connecting and QUIT stay outside the lock.
+    """
+    try:
+        async with (
+            aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp,
+            sessions.begin() as session,
+        ):
+            await notifications.mark_sent(session, key, datetime.now(UTC))
+            await smtp.send_message(message)
+    except (aiosmtplib.SMTPException, OSError) as error:
+        raise ApplicationError(
+            f"email {key}: SMTP server {settings.smtp_host}:{settings.smtp_port} did not accept it ({error}); "
+            "will retry",
+            type=SMTP_UNAVAILABLE,
+        ) from error
 
 
 def compose(

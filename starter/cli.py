@@ -43,13 +43,13 @@ from domain.commands import (
     StockArrived,
 )
 from domain.money import MINOR_UNITS, SUPPORTED_CURRENCIES, Money
-from domain.order import Channel, FulfilmentMode, normal_sku
+from domain.order import Channel, normal_sku
 from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
 from domain.status import OperatorList, OrderStatus
 from domain.view import OrderView
 from settings import Settings
-from starter import stack
-from starter.commandline import AsJson, CommandFailed, database, fail, with_database
+from starter import import_command, report, runs, schedules, stack
+from starter.commandline import AsJson, CommandFailed, ModeOption, database, fail, moment_option, with_database
 from starter.commandline import run as run_command
 from starter.placement import parse_order, place_order
 from store import catalogue, orders
@@ -116,18 +116,16 @@ def worker() -> None:
     run_command(_logged(run_worker))
 
 
+app.command("run")(runs.fulfilment_run)
+
+
 # --- orders -------------------------------------------------------------------------------------------------
 
 
 @order_app.command("place")
 def order_place(
     source: Annotated[str, typer.Argument(help="Order JSON file, or - to read it from stdin.", metavar="FILE|-")],
-    mode: Annotated[
-        FulfilmentMode | None,
-        typer.Option(
-            help="auto: the warehouse picks and packs; manual: you confirm each step. (default: OMS_FULFILMENT_MODE)"
-        ),
-    ] = None,
+    mode: ModeOption = None,
     as_json: AsJson = False,
 ) -> None:
     """Validate an order and start its workflow; prints the order id."""
@@ -187,14 +185,13 @@ def order_list(
     # Checked before anything runs, so a bad option is one line naming it.
     by_status = _status_filter(status)
     from_channel = _channel(channel)
-    since_moment = _since(since)
 
     async def read(settings: Settings) -> tuple[dict[str, int], int, list[OrderRecord]]:
         wanted = orders.OrderFilter(
             **by_status,
             channel=from_channel,
             # A time without a zone is the shop's time.
-            since=since_moment.replace(tzinfo=since_moment.tzinfo or settings.calendar.zone) if since_moment else None,
+            since=moment_option("--since", since, settings.calendar.zone),
             search=search.strip() if search and search.strip() else None,
         )
         async with database(settings) as sessions:
@@ -264,16 +261,6 @@ def _channel(value: str | None) -> str | None:
     return wanted
 
 
-def _since(value: str | None) -> datetime | None:
-    """`--since` as a date and time (a date means its start); without a zone it is read as shop time later."""
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.strip())
-    except ValueError:
-        fail(f"--since {value!r}: not a date or time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM")
-
-
 def _listed(record: OrderRecord) -> dict[str, object]:
     """One order of `oms order list --json`."""
     total = Money.from_minor(record.total_minor, record.currency)
@@ -289,6 +276,9 @@ def _listed(record: OrderRecord) -> dict[str, object]:
         "list": record.list,
         "tracking": record.tracking,
     }
+
+
+order_app.command("import")(import_command.order_import)
 
 
 @order_app.command("pay")
@@ -555,6 +545,12 @@ def _first_problem(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return str(error.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
     return "not a number" if isinstance(error, ArithmeticError) else str(error)
+
+
+# --- reports ------------------------------------------------------------------------------------------------
+
+app.command("report")(report.report)
+app.add_typer(schedules.schedule_app, name="schedule")
 
 
 # --- plumbing -----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.order import FulfilmentMode
 from settings import Settings
 from starter import stack
 from starter.placement import OrderAlreadyExists, OrderInputError
@@ -23,6 +24,12 @@ from worker import SearchAttributesMissing, TemporalUnreachable
 T = TypeVar("T")
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ModeOption = Annotated[
+    FulfilmentMode | None,
+    typer.Option(
+        help="auto: the warehouse picks and packs; manual: you confirm each step. (default: OMS_FULFILMENT_MODE)"
+    ),
+]
 
 
 class CommandFailed(Exception):

@@ -31,10 +31,12 @@ from tests.conftest import TEMPORAL_CLI, Mailbox, free_port
 from tests.sample_orders import CARD_DECLINES, an_order
 from worker import build_worker
 from workflows import search
+from workflows.daily_report import SCHEDULE_ID, DailyReport, DailyReportWorkflow
 from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 SECOND_IN_DAYS = 1 / 86_400
+DAILY_REPORT = "daily_report"
 
 Story = Callable[[Client, WorkflowHandle[OrderWorkflow, OrderView]], Awaitable[None]]
 
@@ -131,9 +133,10 @@ async def record(names: list[str]) -> None:
 
     An order's refund workflows are written beside it as `<story>.<refund id>.json`.
     """
-    unknown = sorted(set(names) - set(STORIES))
+    known = [*STORIES, DAILY_REPORT]
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise SystemExit(f"unknown stories: {', '.join(unknown)} (known: {', '.join(STORIES)})")
+        raise SystemExit(f"unknown stories: {', '.join(unknown)} (known: {', '.join(known)})")
     stories = {name: story for name, story in STORIES.items() if not names or name in names}
     HISTORIES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as var:
@@ -179,6 +182,18 @@ async def record(names: list[str]) -> None:
                         suffix = refund.refund_id.removeprefix(f"refund-{order.order_id}") or "-1"
                         (HISTORIES / f"{name}.refund{suffix}.json").write_text(child.to_json())
                         print(f"recorded {name} {refund.refund_id}: {len(child.events)} events", file=sys.stderr)
+                if not names or DAILY_REPORT in names:
+                    # The Schedule's action, started by hand: the history is the same workflow's.
+                    report = await env.client.start_workflow(
+                        DailyReportWorkflow.run,
+                        DailyReport(timezone=settings.timezone),
+                        id=f"{SCHEDULE_ID}-recorded",
+                        task_queue=settings.task_queue,
+                    )
+                    await report.result()
+                    history = await report.fetch_history()
+                    (HISTORIES / f"{DAILY_REPORT}.json").write_text(history.to_json())
+                    print(f"recorded {DAILY_REPORT}: {len(history.events)} events", file=sys.stderr)
         finally:
             await engine.dispose()
             mail.stop()

@@ -10,6 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.daily_report import DailyReportWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refund import RefundWorkflow
 
@@ -25,13 +26,16 @@ def test_histories_of_the_main_paths_are_stored() -> None:
         "refunded_order.refund-1",
         "cancelled_order",
         "bank_transfer_refund.refund-1",
+        "daily_report",
     } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
 async def test_stored_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=[OrderWorkflow, RefundWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow], data_converter=pydantic_data_converter
+    )
 
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
 

@@ -125,3 +125,18 @@ def test_a_bad_option_is_one_line_naming_it(env: dict[str, str], args: list[str]
 
     assert result.exit_code == 1
     assert message in one_error_line(result.stderr)
+
+
+def test_the_order_lists_of_the_week_match_the_report(env: dict[str, str]) -> None:
+    listed = CliRunner().invoke(app, ["order", "list", "--since", "2026-11-02", "--limit", "50", "--json"], env=env)
+    cancelled = CliRunner().invoke(
+        app, ["order", "list", "--status", "cancelled", "--since", "2026-11-02", "--json"], env=env
+    )
+
+    assert listed.exit_code == 0, listed.output
+    week_orders = json.loads(listed.stdout)
+    assert week_orders["counts"] == {"pending": 4, "completed": 3, "cancelled": 3}
+    assert week_orders["matching"] == 10
+    # Newest first: the GBP order of Saturday, then the USD order of Friday.
+    assert [order["order_id"] for order in week_orders["orders"][:2]] == ["web-GB1", "web-US1"]
+    assert {order["order_id"] for order in json.loads(cancelled.stdout)["orders"]} == {"web-1002", "web-1003", "pos-C1"}

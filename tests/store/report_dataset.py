@@ -51,7 +51,7 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0, month: int = 11) -
     return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def _view(
+def order_view(
     order_id: str,
     channel: Channel,
     method: PaymentMethod,
@@ -97,7 +97,7 @@ def _view(
 #   placed -> completed (completed in the week): web-1001 2 d 1 h 2 s = 176,402 s, marketplace-M1 1 d = 86,400 s,
 #   web-JP1 3 h = 10,800 s. web-0999 completed on 31 Oct, before the week, so it is not counted.
 VIEWS = [
-    _view(
+    order_view(
         "web-1001",
         Channel.WEB,
         PaymentMethod.CARD,
@@ -114,7 +114,7 @@ VIEWS = [
             (S.COMPLETED, at(4, 10, 0, 2)),
         ],
     ),
-    _view(
+    order_view(
         "web-1002",
         Channel.WEB,
         PaymentMethod.PAYPAL,
@@ -123,7 +123,7 @@ VIEWS = [
         "EUR",
         [(S.RECEIVED, at(2, 11)), (S.PAID, at(2, 11, 0, 1)), (S.REFUNDING, at(5, 9)), (S.REFUNDED, at(6, 9))],
     ),
-    _view(
+    order_view(
         "marketplace-M1",
         Channel.MARKETPLACE,
         PaymentMethod.PAYPAL,
@@ -142,7 +142,7 @@ VIEWS = [
             (S.COMPLETED, at(6, 11)),
         ],
     ),
-    _view(
+    order_view(
         "web-JP1",
         Channel.WEB,
         PaymentMethod.CARD,
@@ -159,7 +159,7 @@ VIEWS = [
             (S.COMPLETED, at(3, 15)),
         ],
     ),
-    _view(
+    order_view(
         "web-KW1",
         Channel.WEB,
         PaymentMethod.CARD,
@@ -174,7 +174,7 @@ VIEWS = [
             (S.SHIPPED, at(4, 11)),
         ],
     ),
-    _view(
+    order_view(
         "phone-P1",
         Channel.PHONE,
         PaymentMethod.BANK_TRANSFER,
@@ -183,7 +183,7 @@ VIEWS = [
         "EUR",
         [(S.RECEIVED, at(4, 12)), (S.AWAITING_PAYMENT, at(4, 12))],
     ),
-    _view(
+    order_view(
         "web-1003",
         Channel.WEB,
         PaymentMethod.CARD,
@@ -192,7 +192,7 @@ VIEWS = [
         "EUR",
         [(S.RECEIVED, at(5, 9)), (S.PAYMENT_FAILED, at(5, 9, 0, 1))],
     ),
-    _view(
+    order_view(
         "pos-C1",
         Channel.POS,
         PaymentMethod.CASH_ON_DELIVERY,
@@ -201,7 +201,7 @@ VIEWS = [
         "EUR",
         [(S.RECEIVED, at(5, 10)), (S.PICKING, at(5, 10)), (S.REFUNDING, at(5, 11)), (S.CANCELLED, at(5, 11, 0, 5))],
     ),
-    _view(
+    order_view(
         "web-US1",
         Channel.WEB,
         PaymentMethod.CARD,
@@ -210,7 +210,7 @@ VIEWS = [
         "USD",
         [(S.RECEIVED, at(6, 10)), (S.PAID, at(6, 10))],
     ),
-    _view(
+    order_view(
         "web-GB1",
         Channel.WEB,
         PaymentMethod.CARD,
@@ -219,7 +219,7 @@ VIEWS = [
         "GBP",
         [(S.RECEIVED, at(7, 10)), (S.PAID, at(7, 10))],
     ),
-    _view(
+    order_view(
         "web-0999",
         Channel.WEB,
         PaymentMethod.CARD,
