@@ -304,28 +304,28 @@ def sections(report: Report) -> list[Section]:
         ),
         Section(
             "Revenue",
-            ("currency", "orders", "gross", "refunded", "net", "rate", f"net in {base}"),
+            ("currency", "orders", "gross", "refunded", "net", "rate", f"net {base}"),
             [
                 (
                     figure.currency,
                     str(figure.orders),
-                    figure.gross.format(),
-                    figure.refunded.format(),
-                    figure.net.format(),
+                    _amount(figure.gross),
+                    _amount(figure.refunded),
+                    _amount(figure.net),
                     str(figure.rate) if figure.rate is not None else "no rate",
-                    figure.net_in_base.format() if figure.net_in_base is not None else "-",
+                    _amount(figure.net_in_base) if figure.net_in_base is not None else "-",
                 )
                 for figure in revenue.per_currency
             ]
             + [
                 (
-                    f"total in {base}",
+                    f"all in {base}",
                     str(orders.total),
-                    revenue.gross_in_base.format(),
-                    revenue.refunded_in_base.format(),
-                    revenue.net_in_base.format(),
+                    _amount(revenue.gross_in_base),
+                    _amount(revenue.refunded_in_base),
+                    _amount(revenue.net_in_base),
                     "",
-                    revenue.net_in_base.format(),
+                    _amount(revenue.net_in_base),
                 )
             ],
             note="gross: orders that became sales (not payment_failed or cancelled); refunded: refunds of them"
@@ -380,6 +380,11 @@ def sections(report: Report) -> list[Section]:
             note=f"low: {stock.low_units} units or fewer; overstocked: {stock.overstock_units} or more",
         ),
     ]
+
+
+def _amount(money: Money) -> str:
+    """An amount without its code, where the row or heading names the currency: '1,234.50', '3,760'."""
+    return money.format().rpartition(" ")[0]
 
 
 def _count(number: int, noun: str) -> str:
@@ -443,7 +448,7 @@ def as_text(report: Report) -> str:
 def period_text(period: Period) -> str:
     """'2026-11-26 00:00 to 2026-11-27 00:00 Europe/Berlin', or 'all time' when open on both sides."""
     if period.since is None and period.until is None:
-        return f"for all time ({period.timezone})"
+        return "for all time"
     since = f"{period.since:%Y-%m-%d %H:%M}" if period.since else "the first order"
     until = f"{period.until:%Y-%m-%d %H:%M}" if period.until else "now"
     return f"from {since} to {until} {period.timezone}"

@@ -67,6 +67,9 @@ T = TypeVar("T")
 # How long a query or an Update waits for a worker to answer before the operator is told none is running.
 ANSWER_TIMEOUT = timedelta(seconds=30)
 
+# `oms order list` keeps at least this much of the customer's name before it drops the channel column.
+MIN_NAME_WIDTH = 10
+
 # `store.orders.list_orders` pages newest first; a stock receipt must reach every backordered order.
 ALL_BACKORDERED = 100_000
 
@@ -222,17 +225,33 @@ def order_list(
         for record in shown
     ]
     headers = ("order", "placed", "channel", "status", "total", "customer")
-    table = Table(*headers, title=counts, box=box.SIMPLE_HEAD)
-    table.columns[4].justify = "right"
-    for column in range(5):
-        # Ids, times, channels, statuses and amounts are read whole; only the customer's name gives way.
-        table.columns[column].min_width = max(len(row[column]) for row in [headers, *rows])
-        table.columns[column].no_wrap = True
-    table.columns[5].overflow = "ellipsis"
-    table.columns[5].no_wrap = True
-    for row in rows:
-        table.add_row(*row[:5], escape(row[5]))
+    widths = [max(len(row[column]) for row in [headers, *rows]) for column in range(5)]
     console = Console()
+    # Ids, times, statuses and amounts are read whole. On a narrow terminal the channel goes first (every order id
+    # starts with it), then the customer's name gives way.
+    # Ids longer than the terminal allows fold onto a second line rather than push the totals off it.
+    shown_columns = [0, 1, 2, 3, 4, 5]
+    if sum(widths) + 2 * len(headers) + MIN_NAME_WIDTH > console.width:
+        shown_columns.remove(2)
+    ids_fold = sum(widths[column] + 2 for column in shown_columns[:-1]) > console.width
+    if ids_fold:
+        shown_columns.remove(5)
+    table = Table(*(headers[column] for column in shown_columns), title=counts, box=box.SIMPLE_HEAD, pad_edge=False)
+    for position, column in enumerate(shown_columns):
+        if column == 5:
+            table.columns[position].overflow = "ellipsis"
+        elif column == 0 and ids_fold:
+            table.columns[position].overflow = "fold"
+            others = sum(widths[other] for other in shown_columns[1:])
+            table.columns[position].width = max(console.width - others - 3 * len(shown_columns), 10)
+            continue
+        else:
+            table.columns[position].min_width = widths[column]
+        table.columns[position].no_wrap = True
+        if column == 4:
+            table.columns[position].justify = "right"
+    for row in rows:
+        table.add_row(*(escape(row[column]) if column == 5 else row[column] for column in shown_columns))
     console.print(table)
     console.print(f"{len(shown)} of {matching} matching orders shown, newest first")
 

@@ -95,10 +95,13 @@ async def report_of(sessions: async_sessionmaker[AsyncSession], settings: Settin
 def show(result: Report) -> None:
     """The report as tables on the terminal."""
     console = Console()
-    zone = result.period.timezone
-    console.print(f"[bold]Report {escape(period_text(result.period))}[/bold] ({result.base_currency}; times in {zone})")
+    console.print(
+        f"[bold]Report {escape(period_text(result.period))}[/bold], amounts in {result.base_currency} unless named"
+    )
     for section in sections(result):
-        table = Table(*section.headers, title=section.title, title_justify="left", box=box.SIMPLE_HEAD)
+        table = Table(*section.headers, title=section.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for every in table.columns:
+            every.no_wrap = True
         for column in range(1, len(section.headers)):
             # Figures line up on the right; names and states read from the left.
             if all(not row[column] or row[column][0].isdigit() or row[column][0] == "-" for row in section.rows):

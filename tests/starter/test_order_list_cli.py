@@ -76,3 +76,27 @@ def test_a_bad_filter_is_one_line_naming_the_option(env: dict[str, str], option:
 
     assert result.exit_code == 1
     assert one_error_line(result.stderr).startswith(message)
+
+
+@pytest.fixture
+async def long_id(env: dict[str, str], sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    """The shop with one more order whose id is as long as imported spreadsheet ids get."""
+    order = placed_order(external_id="demo-2024-117-SPREADSHEET-IMPORT", customer_name="Ada Lovelace")
+    await orders.project(sessions, view_of(order, status=OrderStatus.AWAITING_PAYMENT))
+    return env
+
+
+def test_on_an_80_column_terminal_long_ids_keep_their_status_and_total_and_the_channel_gives_way(
+    long_id: dict[str, str],
+) -> None:
+    narrow = CliRunner().invoke(app, ["order", "list"], env={**long_id, "COLUMNS": "80"})
+    wide = CliRunner().invoke(app, ["order", "list"], env={**long_id, "COLUMNS": "160"})
+
+    assert narrow.exit_code == 0, narrow.output
+    assert "web-demo-2024-117-SPREADSH" in narrow.stdout  # the rest of the id folds onto a second line
+    assert "awaiting_payment" in narrow.stdout
+    assert "29.90 EUR" in narrow.stdout
+    assert "channel" not in narrow.stdout
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines())
+    assert "channel" in wide.stdout
+    assert "Ada Lovelace" in wide.stdout
