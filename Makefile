@@ -29,6 +29,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.order_list
 	$(BIN)/python -m bench.fulfilment_run
+	$(BIN)/python -m bench.actions
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record $(STORIES)

@@ -28,11 +28,31 @@ class Settings(BaseSettings):
     task_queue: str = Field("orders", description="Task queue of order workflows and activities.")
     temporal_api_key: str | None = Field(None, description="API key for Temporal Cloud.")
     temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
+    temporal_tls_cert: Path | None = Field(
+        None, description="Client certificate (PEM) for mTLS, e.g. Temporal Cloud; switches TLS on."
+    )
+    temporal_tls_key: Path | None = Field(None, description="Private key (PEM) of the client certificate.")
+    temporal_tls_ca: Path | None = Field(
+        None, description="CA certificate (PEM) the server's certificate is checked against; default: system CAs."
+    )
+    temporal_tls_server_name: str | None = Field(None, description="Server name to check the certificate for.")
+    warehouse_task_queue: str | None = Field(
+        None,
+        description="Task queue of picking and packing, served by workers at the warehouse; default: task_queue.",
+    )
 
     # Storage
     var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its state.")
     database_url: str | None = Field(
-        None, description="OMS database (SQLAlchemy async URL); default SQLite at <var_dir>/oms.db."
+        None,
+        description="OMS database (SQLAlchemy async URL, e.g. postgresql+asyncpg://...); default SQLite at "
+        "<var_dir>/oms.db.",
+    )
+    migrate_on_start: bool = Field(
+        False, description="`oms worker` runs the database migrations at start instead of refusing an old schema."
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve the worker's Temporal SDK metrics for Prometheus on this port."
     )
 
     # Email
@@ -68,7 +88,12 @@ class Settings(BaseSettings):
     pick_seconds: float = Field(2.0, ge=0, description="Simulated picking time in auto mode.")
     pack_seconds: float = Field(2.0, ge=0, description="Simulated packing time in auto mode.")
     carrier_transit_seconds: float = Field(10.0, ge=0, description="Sandbox carrier: label to delivery.")
-    tracking_poll_seconds: float = Field(5.0, gt=0, description="How often delivery tracking is polled.")
+    tracking_poll_seconds: float = Field(
+        5.0, gt=0, description="How soon delivery tracking is polled again after news from the carrier."
+    )
+    tracking_poll_max_seconds: float = Field(
+        3600.0, gt=0, description="Quiet tracking polls back off, doubling up to this interval."
+    )
 
     # Order policy (days)
     payment_due_days: int = Field(
@@ -95,6 +120,12 @@ class Settings(BaseSettings):
     def _readable_rates(cls, value: str, info: ValidationInfo) -> str:
         ExchangeRates.parse(info.data.get("base_currency", "EUR"), value)
         return value
+
+    @model_validator(mode="after")
+    def _whole_client_certificate(self) -> Self:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("OMS_TEMPORAL_TLS_CERT and OMS_TEMPORAL_TLS_KEY go together: give both or neither")
+        return self
 
     @field_validator("refund_reminder_time")
     @classmethod
@@ -156,6 +187,7 @@ class Settings(BaseSettings):
             pick_duration=timedelta(seconds=self.pick_seconds),
             pack_duration=timedelta(seconds=self.pack_seconds),
             tracking_poll_interval=timedelta(seconds=self.tracking_poll_seconds),
+            tracking_poll_max_interval=timedelta(seconds=self.tracking_poll_max_seconds),
             payment_due=timedelta(days=self.payment_due_days),
             payment_due_business_days=self.payment_due_days,
             survey_delay=timedelta(days=self.survey_delay_days),
@@ -165,4 +197,5 @@ class Settings(BaseSettings):
             warehouse_hours=self.hours,
             refund_sla_business_days=self.refund_sla_business_days,
             refund_reminder_time=time.fromisoformat(self.refund_reminder_time),
+            warehouse_task_queue=self.warehouse_task_queue,
         )

@@ -18,7 +18,8 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import Worker
 
 from activities.inventory import InventoryActivities
@@ -29,7 +30,8 @@ from activities.reports import ReportActivities
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from settings import Settings
-from store.db import create_engine, create_schema, session_factory
+from store import migrate
+from store.db import create_engine, session_factory
 from workflows import search
 from workflows.daily_report import DailyReportWorkflow
 from workflows.order import OrderWorkflow
@@ -49,27 +51,75 @@ log = logging.getLogger("oms.worker")
 class TemporalUnreachable(ConnectionError):
     """Nothing answers at the configured Temporal address."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, why: str | None = None) -> None:
         self.address = address
-        super().__init__(f"cannot reach Temporal at {address}: is `oms up` running?")
+        super().__init__(f"cannot reach Temporal at {address}: {why or 'is `oms up` running?'}")
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for the configured Temporal: namespace, TLS or API key, pydantic payloads."""
+async def connect(settings: Settings, *, serve_metrics: bool = False) -> Client:
+    """A client for the configured Temporal: namespace, TLS or API key, pydantic payloads.
+
+    `serve_metrics` (the worker only: a CLI command must not take its port) serves SDK metrics on OMS_METRICS_PORT.
+    """
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key,
-            # An API key is only ever sent over TLS (Temporal Cloud), so a key switches TLS on by itself.
-            tls=settings.temporal_tls or settings.temporal_api_key is not None,
+            tls=tls_config(settings),
             data_converter=pydantic_data_converter,
+            runtime=runtime(settings) if serve_metrics else None,
         )
     except RuntimeError as error:
         # The SDK reports every connection failure as a bare RuntimeError with this prefix.
         if str(error).startswith("Failed client connect"):
             raise TemporalUnreachable(settings.temporal_address) from error
         raise
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS as configured: certificate files for mTLS, plain TLS, or none.
+
+    An API key is only ever sent over TLS (Temporal Cloud), so a key switches TLS on by itself, as a certificate does.
+    """
+    files = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
+    if any(files) or settings.temporal_tls_server_name:
+        try:
+            cert, key, ca = (path.read_bytes() if path else None for path in files)
+        except OSError as error:
+            raise TemporalUnreachable(
+                settings.temporal_address, f"cannot read a TLS file: {error.filename}: {error.strerror}"
+            ) from None
+        return TLSConfig(
+            client_cert=cert,
+            client_private_key=key,
+            server_root_ca_cert=ca,
+            domain=settings.temporal_tls_server_name,
+        )
+    return settings.temporal_tls or settings.temporal_api_key is not None
+
+
+_RUNTIMES: dict[int, Runtime] = {}
+
+
+def runtime(settings: Settings) -> Runtime | None:
+    """The SDK runtime: with a Prometheus endpoint on OMS_METRICS_PORT when set, else the SDK's default.
+
+    A runtime binds its port once, so one is made per port and shared by every client of the process.
+    """
+    if settings.metrics_port is None:
+        return None
+    if settings.metrics_port not in _RUNTIMES:
+        telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
+        _RUNTIMES[settings.metrics_port] = Runtime(telemetry=telemetry)
+    return _RUNTIMES[settings.metrics_port]
+
+
+class WarehouseQueueMissing(Exception):
+    """`oms worker --warehouse` without a warehouse task queue to serve."""
+
+    def __init__(self) -> None:
+        super().__init__("--warehouse: set OMS_WAREHOUSE_TASK_QUEUE to the warehouse's task queue first")
 
 
 class SearchAttributesMissing(Exception):
@@ -143,6 +193,21 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(number)
 
 
+def build_warehouse_worker(
+    client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> Worker | None:
+    """A worker for the warehouse task queue (OMS_WAREHOUSE_TASK_QUEUE): automated picking and packing only."""
+    if settings.warehouse_task_queue is None:
+        return None
+    return Worker(
+        client,
+        task_queue=settings.warehouse_task_queue,
+        activities=WarehouseActivities(sessions, settings).handlers(),
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
 async def run_until(worker: Worker, stop: asyncio.Event) -> None:
     """Run `worker` until `stop` is set, then let running activities finish and return."""
     running = asyncio.create_task(worker.run())
@@ -158,16 +223,32 @@ async def run_until(worker: Worker, stop: asyncio.Event) -> None:
     await running
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Open the OMS database, connect to Temporal and process orders until SIGINT, SIGTERM or `stop`."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, warehouse: bool = False) -> None:
+    """Open the OMS database, connect to Temporal and process orders until SIGINT, SIGTERM or `stop`.
+
+    `warehouse`: serve only the warehouse task queue, as a worker at the warehouse does.
+    """
     stop = stop or asyncio.Event()
     engine = create_engine(settings.oms_database_url)
     try:
-        await create_schema(engine)
-        client = await connect(settings)
+        client = await connect(settings, serve_metrics=True)
         await check_search_attributes(client, settings)
-        worker = build_worker(client, settings, session_factory(engine))
-        log.info("worker polling task queue %r at %s", settings.task_queue, settings.temporal_address)
+        if settings.migrate_on_start:
+            migrated = await migrate.upgrade(engine)
+            log.info("OMS database at revision %s", migrated.after)
+        else:
+            await migrate.require_head(engine)
+        sessions = session_factory(engine)
+        if warehouse:
+            found = build_warehouse_worker(client, settings, sessions)
+            if found is None:
+                raise WarehouseQueueMissing()
+            worker = found
+        else:
+            worker = build_worker(client, settings, sessions)
+        log.info("worker polling task queue %r at %s", worker.task_queue, settings.temporal_address)
+        if settings.metrics_port is not None:
+            log.info("SDK metrics for Prometheus at http://0.0.0.0:%d/metrics", settings.metrics_port)
         with stop_on_signals(stop):
             await run_until(worker, stop)
         log.info("worker stopped")

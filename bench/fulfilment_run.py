@@ -34,8 +34,9 @@ from temporalio.client import Client
 from settings import Settings
 from starter.mail_sink import MailSink
 from starter.stack import DevServer, StackPaths, temporal_cli
+from store import migrate
 from store.catalogue import seed_demo_catalogue
-from store.db import create_engine, create_schema, session_factory
+from store.db import create_engine, session_factory
 from worker import exit_now
 
 ORDERS = 1_000
@@ -91,7 +92,7 @@ async def private_stack(var: Path) -> AsyncIterator[Settings]:
     )
     paths = StackPaths(var)
     engine = create_engine(settings.oms_database_url)
-    await create_schema(engine)
+    await migrate.upgrade(engine)
     await seed_demo_catalogue(session_factory(engine), warehouse=settings.warehouse)
     await engine.dispose()
     server = DevServer(settings, paths)

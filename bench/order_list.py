@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.order import Channel, PaymentMethod
 from domain.status import OrderStatus
-from store import orders
-from store.db import create_engine, create_schema, session_factory
+from store import migrate, orders
+from store.db import create_engine, session_factory
 from store.orders import OrderFilter
 from store.schema import OrderRecord
 
@@ -89,7 +89,7 @@ async def counts(sessions: async_sessionmaker[AsyncSession], where: OrderFilter)
 async def main(rows: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         engine = create_engine(f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}")
-        await create_schema(engine)
+        await migrate.upgrade(engine)
         sessions = session_factory(engine)
         started = time.perf_counter()
         await fill(sessions, rows)

@@ -24,6 +24,9 @@ class OrderPolicy(BaseModel):
     pick_duration: timedelta = timedelta(seconds=2)
     pack_duration: timedelta = timedelta(seconds=2)
     tracking_poll_interval: timedelta = timedelta(seconds=5)
+    tracking_poll_max_interval: timedelta = Field(
+        timedelta(hours=1), description="Quiet polls back off, doubling up to this."
+    )
     backorder_recheck_interval: timedelta = timedelta(hours=1)
     payment_due: timedelta = Field(timedelta(days=7), description="Used only when no business-day count is set.")
     payment_due_business_days: int | None = None
@@ -34,3 +37,6 @@ class OrderPolicy(BaseModel):
     warehouse_hours: WorkingHours = Field(default_factory=WorkingHours)
     refund_sla_business_days: int = 5
     refund_reminder_time: time = time(9, 0)
+    warehouse_task_queue: str | None = Field(
+        None, description="Where automated picking and packing run (workers at the warehouse); None: the order's own."
+    )

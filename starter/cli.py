@@ -48,7 +48,7 @@ from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
 from domain.status import OperatorList, OrderStatus
 from domain.view import OrderView
 from settings import Settings
-from starter import import_command, report, runs, schedules, stack
+from starter import db_command, import_command, report, runs, schedules, stack
 from starter.commandline import AsJson, CommandFailed, ModeOption, database, fail, moment_option, with_database
 from starter.commandline import run as run_command
 from starter.placement import parse_order, place_order
@@ -114,9 +114,20 @@ def up() -> None:
 
 
 @app.command()
-def worker() -> None:
-    """Run one worker on the order task queue; SIGINT or SIGTERM drains it. Start several to scale out."""
-    run_command(_logged(run_worker))
+def worker(
+    warehouse: Annotated[
+        bool,
+        typer.Option(
+            "--warehouse",
+            help="Serve only automated picking and packing on OMS_WAREHOUSE_TASK_QUEUE (at the warehouse).",
+        ),
+    ] = False,
+) -> None:
+    """Run one worker on the order task queue; SIGINT or SIGTERM drains it. Start several to scale out.
+
+    Needs the database at the newest schema: run `oms db upgrade` first, or set OMS_MIGRATE_ON_START=true.
+    """
+    run_command(_logged(lambda settings: run_worker(settings, warehouse=warehouse)))
 
 
 app.command("run")(runs.fulfilment_run)
@@ -570,6 +581,7 @@ def _first_problem(error: Exception) -> str:
 
 app.command("report")(report.report)
 app.add_typer(schedules.schedule_app, name="schedule")
+app.add_typer(db_command.db_app, name="db")
 
 
 # --- plumbing -----------------------------------------------------------------------------------------------

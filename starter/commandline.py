@@ -19,7 +19,8 @@ from settings import Settings
 from starter import stack
 from starter.placement import OrderAlreadyExists, OrderInputError
 from store.db import create_engine, session_factory
-from worker import SearchAttributesMissing, TemporalUnreachable
+from store.migrate import SchemaOutOfDate
+from worker import SearchAttributesMissing, TemporalUnreachable, WarehouseQueueMissing
 
 T = TypeVar("T")
 
@@ -47,6 +48,8 @@ def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         OrderAlreadyExists,
         TemporalUnreachable,
         SearchAttributesMissing,
+        SchemaOutOfDate,
+        WarehouseQueueMissing,
         stack.StackError,
     ) as error:
         fail(str(error))

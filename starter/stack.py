@@ -19,10 +19,12 @@ from domain.order import FulfilmentMode
 from settings import Settings
 from starter.mail_sink import MailSink
 from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
+from store import migrate
 from store.catalogue import seed_demo_catalogue
-from store.db import create_engine, create_schema, session_factory
+from store.db import create_engine, session_factory
 from worker import (
     TemporalUnreachable,
+    build_warehouse_worker,
     build_worker,
     connect,
     missing_search_attributes,
@@ -262,7 +264,7 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
     sink_started = False
     try:
         with stop_on_signals(stop):
-            await create_schema(engine)
+            await migrate.upgrade(engine)
             sessions = session_factory(engine)
             if settings.demo_data:
                 await seed_demo_catalogue(sessions, warehouse=settings.warehouse)
@@ -272,7 +274,12 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
                 return
             sink.start()
             sink_started = True
-            serving = asyncio.create_task(run_until(build_worker(client, settings, sessions), stop))
+            workers = [build_worker(client, settings, sessions)]
+            # With a warehouse task queue configured, the embedded stack is the warehouse too.
+            at_the_warehouse = build_warehouse_worker(client, settings, sessions)
+            if at_the_warehouse is not None:
+                workers.append(at_the_warehouse)
+            serving = asyncio.gather(*(run_until(worker, stop) for worker in workers))
             try:
                 placed = await place_demo_orders(client, settings, sessions) if fresh and settings.demo_data else 0
                 print(banner(settings, paths, placed), flush=True)

@@ -9,8 +9,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from store.schema import Base
-
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; for SQLite, WAL journaling and a generous busy timeout for racing writers."""
@@ -43,9 +41,3 @@ def create_engine(url: str) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create every table that does not exist yet."""
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from settings import Settings
-from store.db import create_engine, create_schema, session_factory
+from store import migrate
+from store.db import create_engine, session_factory
 
 BIN = Path(sys.executable).parent
 TEMPORAL_CLI = BIN / "temporal"
 TEMPORAL_TEST_SERVER = BIN / "temporal-test-server"
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+# The PostgreSQL this machine (and CI) runs: trust authentication on 127.0.0.1.
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -59,10 +68,82 @@ class Mailbox:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings for one test: its own var dir and SQLite file, zero simulated durations."""
+def backend(request: pytest.FixtureRequest) -> str:
+    """The OMS database a test runs on: SQLite, unless the integration suite asks for PostgreSQL as well."""
+    return str(getattr(request, "param", SQLITE))
+
+
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database made by the migrations once, which each test copies instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "oms.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    return path
+
+
+class PostgresTemplate:
+    """A PostgreSQL database made by the migrations on first use, which each test's database is cloned from."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+
+    async def get(self) -> str:
+        """The template's name, migrating it the first time."""
+        if self.name is None:
+            name = f"oms_template_{uuid.uuid4().hex[:12]}"
+            await postgres_admin(f'CREATE DATABASE "{name}"')
+            self.name = name
+            engine = create_engine(f"{POSTGRES}/{name}")
+            try:
+                await migrate.upgrade(engine)
+            finally:
+                await engine.dispose()
+        return self.name
+
+
+@pytest.fixture(scope="session")
+async def postgres_template() -> AsyncIterator[PostgresTemplate]:
+    """The run's PostgreSQL template, dropped at the end if any test used it."""
+    template = PostgresTemplate()
+    try:
+        yield template
+    finally:
+        if template.name is not None:
+            await postgres_admin(f'DROP DATABASE IF EXISTS "{template.name}" WITH (FORCE)')
+
+
+async def postgres_admin(statement: str) -> None:
+    """Run one statement outside a transaction on the server's `test` database (CREATE/DROP DATABASE need that)."""
+    connection = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="test")
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def database_url(backend: str, postgres_template: PostgresTemplate) -> AsyncIterator[str | None]:
+    """A fresh PostgreSQL database cloned from the migrated template, dropped after the test; None for SQLite."""
+    if backend == SQLITE:
+        yield None
+        return
+    template = await postgres_template.get()
+    name = f"oms_test_{uuid.uuid4().hex[:12]}"
+    await postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    """Settings for one test: its own var dir and database, zero simulated durations."""
     return Settings(
         var_dir=tmp_path / "var",
+        database_url=database_url,
         smtp_host="127.0.0.1",
         smtp_port=free_port(),
         pick_seconds=0,
@@ -86,10 +167,12 @@ def smtp(settings: Settings) -> Iterator[Mailbox]:
 
 
 @pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A fresh OMS database with the full schema."""
+async def sessions(settings: Settings, sqlite_template: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A fresh OMS database with the full schema, as the migrations make it."""
+    if settings.database_url is None:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sqlite_template, settings.var_dir / "oms.db")
     engine = create_engine(settings.oms_database_url)
-    await create_schema(engine)
     try:
         yield session_factory(engine)
     finally:

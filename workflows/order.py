@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
 STATUS_QUERY = "status"
 # Workflow patches (`workflow.patched`): behaviour changed after orders had already run with the earlier code.
 STOP_AT_NEXT_ACTIVITY = "stop-at-next-activity"
+TRACKING_BACKOFF = "tracking-backoff"
 
 S = OrderStatus
 
@@ -293,6 +294,8 @@ class OrderWorkflow:
                 api.TaskState,
                 timeout=duration + timedelta(minutes=5),
                 heartbeat=timedelta(seconds=10),
+                # Unset for orders placed before the setting existed: they run where they always did.
+                task_queue=self._policy.warehouse_task_queue,
             )
         else:
             await self._activity(api.OPEN_WAREHOUSE_TASK, task, api.TaskState)
@@ -338,12 +341,14 @@ class OrderWorkflow:
         """Poll the carrier (and listen for its delivery events) until the parcel is delivered."""
         request = api.TrackShipment(order_id=self._view.order_id, tracking=label.tracking)
         seen = 0
+        interval = self._policy.tracking_poll_interval
         while not self._delivered:
             tracking = await self._activity(api.TRACK_SHIPMENT, request, api.Tracking)
             for scan in tracking.events[seen:]:
                 self._note(f"carrier: {scan.event}")
                 assert self._view.shipment is not None
                 self._view.shipment.last_event = scan.event
+            news = len(tracking.events) > seen
             seen = max(seen, len(tracking.events))
             if tracking.delivered:
                 self._delivered = True
@@ -352,7 +357,13 @@ class OrderWorkflow:
                 # A carrier we cannot poll reports delivery by signal (or the operator does).
                 await workflow.wait_condition(lambda: self._delivered)
                 break
-            await self._wait_until(lambda: self._delivered, self._policy.tracking_poll_interval)
+            await self._wait_until(lambda: self._delivered, interval)
+            # Patched: each quiet poll doubles the wait up to the policy's ceiling, and news brings it back down,
+            # so days in transit cost dozens of polls, not tens of thousands (a history holds at most 51,200
+            # events). Orders polled at a fixed interval before this replay as they ran.
+            if workflow.patched(TRACKING_BACKOFF):
+                ceiling = max(self._policy.tracking_poll_max_interval, self._policy.tracking_poll_interval)
+                interval = self._policy.tracking_poll_interval if news else min(interval * 2, ceiling)
         await self._mark_delivered()
 
     async def _mark_delivered(self) -> None:
@@ -958,6 +969,7 @@ class OrderWorkflow:
         timeout: timedelta = steps.DATABASE_TIMEOUT,
         retry: RetryPolicy = steps.DATABASE_RETRY,
         heartbeat: timedelta | None = None,
+        task_queue: str | None = None,
     ) -> steps.ResultT:
         self._stop_here_if_stopping()
         result = await steps.call(
@@ -968,6 +980,7 @@ class OrderWorkflow:
             timeout=timeout,
             retry=retry,
             heartbeat=heartbeat,
+            task_queue=task_queue,
         )
         self._stop_here_if_stopping()
         return result

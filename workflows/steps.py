@@ -54,6 +54,7 @@ async def call(
     timeout: timedelta = DATABASE_TIMEOUT,
     retry: RetryPolicy = DATABASE_RETRY,
     heartbeat: timedelta | None = None,
+    task_queue: str | None = None,
 ) -> ResultT:
     """Run one activity.
 
@@ -69,6 +70,7 @@ async def call(
         start_to_close_timeout=timeout,
         heartbeat_timeout=heartbeat,
         retry_policy=retry,
+        task_queue=task_queue,
         summary=summary,
     )
     return result

@@ -19,10 +19,20 @@ from domain.view import OrderView
 from settings import Settings
 from starter.placement import place_order
 from store.catalogue import seed_demo_catalogue
-from tests.conftest import TEMPORAL_CLI, Mailbox
+from tests.conftest import POSTGRESQL, SQLITE, TEMPORAL_CLI, Mailbox
 from worker import build_worker
 from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
+
+# The suites that run on both databases: placement, operator commands and the follow-up, stock races, refunds.
+ON_BOTH_DATABASES = frozenset({"test_placement", "test_operator_commands", "test_stock_race", "test_refunds"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the named suites on SQLite and on this machine's PostgreSQL, each test on a fresh database."""
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in ON_BOTH_DATABASES and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", [SQLITE, POSTGRESQL], indirect=True)
 
 
 @pytest.fixture(scope="session")

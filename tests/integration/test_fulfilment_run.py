@@ -33,6 +33,7 @@ async def oms_run(settings: Settings, *args: str) -> tuple[int, dict[str, Any], 
     env.update(
         OMS_TEMPORAL_ADDRESS=settings.temporal_address,
         OMS_VAR_DIR=str(settings.var_dir),
+        OMS_DATABASE_URL=settings.oms_database_url,
         OMS_TASK_QUEUE=settings.task_queue,
         # The orders' policy comes from the placing process: the same zero durations as the shop's worker.
         OMS_PICK_SECONDS="0",

@@ -27,6 +27,7 @@ async def oms(settings: Settings, *args: str) -> tuple[int, str, str]:
     env.update(
         OMS_TEMPORAL_ADDRESS=settings.temporal_address,
         OMS_VAR_DIR=str(settings.var_dir),
+        OMS_DATABASE_URL=settings.oms_database_url,
         OMS_TASK_QUEUE=settings.task_queue,
     )
     process = await asyncio.create_subprocess_exec(

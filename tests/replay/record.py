@@ -25,8 +25,9 @@ from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
 from starter.placement import place_order
+from store import migrate
 from store.catalogue import seed_demo_catalogue
-from store.db import create_engine, create_schema, session_factory
+from store.db import create_engine, session_factory
 from tests.conftest import TEMPORAL_CLI, Mailbox, free_port
 from tests.sample_orders import CARD_DECLINES, an_order
 from worker import build_worker
@@ -157,7 +158,7 @@ async def record(names: list[str]) -> None:
         mail = Controller(Mailbox(), hostname="127.0.0.1", port=settings.smtp_port)
         mail.start()
         engine = create_engine(settings.oms_database_url)
-        await create_schema(engine)
+        await migrate.upgrade(engine)
         sessions = session_factory(engine)
         await seed_demo_catalogue(sessions)
         try:

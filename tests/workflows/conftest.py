@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -70,8 +71,10 @@ class Shop:
         raise AssertionError(f"order never got there; it is {view.status.value}: {view.timeline[-3:]}")
 
 
-@pytest.fixture
-async def shop(settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: Mailbox) -> AsyncIterator[Shop]:
+@asynccontextmanager
+async def open_shop(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: Mailbox
+) -> AsyncIterator[Shop]:
     """A shop with the demo catalogue on a time-skipping server, the real worker polling a fresh task queue."""
     await seed_demo_catalogue(sessions)
     settings = settings.model_copy(update={"task_queue": f"orders-{uuid.uuid4()}"})
@@ -86,3 +89,10 @@ async def shop(settings: Settings, sessions: async_sessionmaker[AsyncSession], s
         )
         async with build_worker(env.client, settings, sessions):
             yield Shop(env=env, settings=settings, sessions=sessions, mailbox=smtp)
+
+
+@pytest.fixture
+async def shop(settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: Mailbox) -> AsyncIterator[Shop]:
+    """A shop whose sandbox carrier delivers at once."""
+    async with open_shop(settings, sessions, smtp) as shop:
+        yield shop
