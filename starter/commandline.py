@@ -80,7 +80,9 @@ def load_settings() -> Settings:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         field = ".".join(str(part) for part in first["loc"])
-        fail(f"configuration: OMS_{field.upper()}: {str(first['msg']).removeprefix('Value error, ')}")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        # A check across settings has no one field; its message names the variables itself.
+        fail(f"configuration: OMS_{field.upper()}: {message}" if field else f"configuration: {message}")
 
 
 @asynccontextmanager
