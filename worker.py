@@ -262,6 +262,8 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_level != "debug":
         # aiosmtpd (the embedded mail sink) logs every SMTP command at INFO.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
+        # Alembic narrates every step of a migration; `oms up` and the worker say the outcome in one line.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         # Activity messages already name their order; the SDK's info dict stays in the record's extras.
         activity.logger.activity_info_on_message = False
 

@@ -264,7 +264,9 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
     sink_started = False
     try:
         with stop_on_signals(stop):
-            await migrate.upgrade(engine)
+            migrated = await migrate.upgrade(engine)
+            if migrated.before != migrated.after:
+                log.info("OMS database upgraded from %s to revision %s", migrated.before or "nothing", migrated.after)
             sessions = session_factory(engine)
             if settings.demo_data:
                 await seed_demo_catalogue(sessions, warehouse=settings.warehouse)
