@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from activities import api
 from domain.order import PaymentMethod
 from domain.refund import RefundView
+from domain.report import count_of
 from domain.view import OrderView
 from settings import Settings
 from store import notifications
@@ -402,7 +403,7 @@ def _escalated(notice: RefundNotice) -> Letter:
     order, refund = notice.order, notice.refund
     if refund.needs_payout:
         unanswered = (
-            f"; {_count(refund.reminders_sent, 'reminder')} to {notice.settings.operator_email} went unanswered"
+            f"; {count_of(refund.reminders_sent, 'reminder')} to {notice.settings.operator_email} went unanswered"
             if refund.reminders_sent
             else ""
         )
@@ -480,14 +481,10 @@ def _time_left(notice: RefundNotice) -> str:
     deadline, now = notice.refund.deadline.astimezone(zone), notice.now.astimezone(zone)
     days = (deadline.date() - now.date()).days
     if now > deadline:
-        return f"it is overdue by {_count(-days, 'day')}" if days else "it is overdue"
+        return f"it is overdue by {count_of(-days, 'day')}" if days else "it is overdue"
     if days == 0:
         return "it is due today"
-    return f"{_count(days, 'day')} left"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+    return f"{count_of(days, 'day')} left"
 
 
 def _shop_time(moment: datetime, settings: Settings) -> str:

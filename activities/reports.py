@@ -17,7 +17,7 @@ from temporalio import activity
 
 from activities import api
 from activities.notifications import deliver
-from domain.report import Period, Report, as_text, csv_rows
+from domain.report import Period, Report, as_text, count_of, csv_rows
 from settings import Settings
 from store import notifications
 from store.reports import build_report
@@ -82,8 +82,8 @@ def compose_daily_report(report: Report, request: api.SendDailyReport, settings:
     message = EmailMessage()
     # Short enough for one header line: a folded subject reads with a leading space in some clients.
     message["Subject"] = (
-        f"Daily report {day:%a %d %b %Y}: {_count(report.orders.total, 'order')}, "
-        f"{revenue.net_in_base.format()} net, {_count(report.refunds.requested, 'refund')}"
+        f"Daily report {day:%a %d %b %Y}: {count_of(report.orders.total, 'order')}, "
+        f"{revenue.net_in_base.format()} net, {count_of(report.refunds.requested, 'refund')}"
     )
     message["From"] = formataddr((settings.shop_name, settings.mail_from))
     message["To"] = formataddr((f"{settings.shop_name} operator", settings.operator_email))
@@ -99,7 +99,3 @@ def compose_daily_report(report: Report, request: api.SendDailyReport, settings:
         rows.getvalue().encode("utf-8"), maintype="text", subtype="csv", filename=f"report-{day.isoformat()}.csv"
     )
     return message
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -346,8 +346,8 @@ def sections(report: Report) -> list[Section]:
             [
                 (
                     "requested",
-                    f"{refunds.requested} ({_count(refunds.refunds, 'refund')}, "
-                    f"{_count(refunds.cancellations, 'cancellation')})",
+                    f"{refunds.requested} ({count_of(refunds.refunds, 'refund')}, "
+                    f"{count_of(refunds.cancellations, 'cancellation')})",
                 ),
                 ("amount", ", ".join(amount.format() for amount in refunds.amount) or "-"),
                 (f"amount in {base}", refunds.amount_in_base.format()),
@@ -387,7 +387,8 @@ def _amount(money: Money) -> str:
     return money.format().rpartition(" ")[0]
 
 
-def _count(number: int, noun: str) -> str:
+def count_of(number: int, noun: str) -> str:
+    """'1 refund', '3 refunds': a count with its noun, for headlines and summaries."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.order import Channel, FulfilmentMode
+from domain.report import count_of
 from settings import Settings
 from starter import intake
 from starter.commandline import AsJson, ModeOption, database, fail, run
@@ -206,27 +207,23 @@ def _rejected_file(table: intake.SourceTable, rejected: Sequence[Rejected]) -> t
     return path, None
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _summary(outcome: Outcome, written: Path | None, trouble: str | None) -> str:
     """One line: placed orders (and their rows), duplicates, rejected rows, and where the rejected rows went."""
     placed_rows = sum(len(candidate.rows) for candidate in outcome.placed)
     kinds = []
     if outcome.already_placed:
-        kinds.append(f"{_plural(len(outcome.already_placed), 'order')} already placed")
+        kinds.append(f"{count_of(len(outcome.already_placed), 'order')} already placed")
     if outcome.repeated:
-        kinds.append(f"{_plural(len(outcome.repeated), 'repeated row')}")
+        kinds.append(f"{count_of(len(outcome.repeated), 'repeated row')}")
     duplicates = len(outcome.already_placed) + len(outcome.repeated)
     which = f" ({', '.join(kinds)})" if kinds else ""
     text = (
-        f"placed {_plural(len(outcome.placed), 'order')} ({_plural(placed_rows, 'row')}), "
-        f"{duplicates} duplicate{which}, {_plural(len(outcome.rejected), 'rejected row')}"
+        f"placed {count_of(len(outcome.placed), 'order')} ({count_of(placed_rows, 'row')}), "
+        f"{duplicates} duplicate{which}, {count_of(len(outcome.rejected), 'rejected row')}"
     )
     if outcome.not_placed:
         text += (
-            f", {_plural(len(outcome.not_placed), 'order')} not placed ({outcome.not_placed[0][1]}): "
+            f", {count_of(len(outcome.not_placed), 'order')} not placed ({outcome.not_placed[0][1]}): "
             "run the import again to place them"
         )
     if written is not None:
