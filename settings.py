@@ -105,6 +105,26 @@ class Settings(BaseSettings):
     refund_sla_business_days: int = Field(5, ge=1, le=30, description="A refund is finished within this.")
     refund_reminder_time: str = Field("09:00", description="Shop time of the daily reminder of a manual payout.")
 
+    # Operator console (`oms web`, and `oms up`)
+    web_host: str = Field("127.0.0.1", description="Address the operator console listens on.")
+    web_port: int = Field(8000, ge=1, le=65535, description="Port of the operator console.")
+    web_https: bool = Field(
+        False,
+        description="The console is served over HTTPS (directly or behind a TLS proxy): session cookies are Secure.",
+    )
+    web_session_idle_minutes: float = Field(
+        30, gt=0, description="A console session ends after this long without a request."
+    )
+    web_session_max_hours: float = Field(8, gt=0, description="A console session ends this long after login.")
+    temporal_ui_url: str | None = Field(
+        None,
+        description="Temporal UI as operators reach it, for links from the console; default: the embedded UI.",
+    )
+    new_order_email: Literal["each", "hourly", "off"] = Field(
+        "each",
+        description="Email the operator about new orders: one email each, an hourly digest, or none.",
+    )
+
     demo_data: bool = Field(True, description="Seed the demo catalogue and demo orders on a fresh state.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -168,6 +188,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.var_dir / 'oms.db').resolve()}"
+
+    @property
+    def temporal_ui(self) -> str:
+        """Temporal UI's base URL as operators reach it."""
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
 
     @property
     def temporal_host(self) -> str:

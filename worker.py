@@ -23,6 +23,8 @@ from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import Worker
 
 from activities.inventory import InventoryActivities
+from activities.mail_relay import run_mail_relay
+from activities.new_orders import NewOrderActivities
 from activities.notifications import NotificationActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
@@ -34,6 +36,7 @@ from store import migrate
 from store.db import create_engine, session_factory
 from workflows import search
 from workflows.daily_report import DailyReportWorkflow
+from workflows.new_order_digest import NewOrderDigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refund import RefundWorkflow
 
@@ -163,6 +166,7 @@ def activity_handlers(sessions: async_sessionmaker[AsyncSession], settings: Sett
         NotificationActivities,
         OrderActivities,
         ReportActivities,
+        NewOrderActivities,
     )
     return [handler for system in systems for handler in system(sessions, settings).handlers()]
 
@@ -172,7 +176,7 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow],
+        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
         activities=activity_handlers(sessions, settings),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -246,14 +250,35 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
             worker = found
         else:
             worker = build_worker(client, settings, sessions)
+            await apply_new_order_email_setting(client, settings)
         log.info("worker polling task queue %r at %s", worker.task_queue, settings.temporal_address)
         if settings.metrics_port is not None:
             log.info("SDK metrics for Prometheus at http://0.0.0.0:%d/metrics", settings.metrics_port)
-        with stop_on_signals(stop):
-            await run_until(worker, stop)
+        # The warehouse's worker sends no email; the order worker relays what the outbox holds for nobody else.
+        relay_stop = asyncio.Event()
+        relay = None if warehouse else asyncio.create_task(run_mail_relay(sessions, settings, relay_stop))
+        try:
+            with stop_on_signals(stop):
+                await run_until(worker, stop)
+        finally:
+            relay_stop.set()
+            if relay is not None:
+                await relay
         log.info("worker stopped")
     finally:
         await engine.dispose()
+
+
+async def apply_new_order_email_setting(client: Client, settings: Settings) -> None:
+    """Create, update or remove the hourly new-order digest Schedule as OMS_NEW_ORDER_EMAIL says, and log how."""
+    # Imported here: starter.schedules imports this module for `connect`.
+    from starter.schedules import apply_new_order_email as apply
+
+    try:
+        log.info("%s", await apply(client, settings))
+    except RPCError as error:
+        # Orders matter more than the digest: the worker runs on and the next start tries again.
+        log.warning("new-order digest Schedule not updated: %s", error.message)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -33,6 +33,7 @@ REFUND_PAYMENT = "refund_payment"
 RECORD_REFUND_PAYOUT = "record_refund_payout"
 RECORD_REFUND = "record_refund"
 SEND_DAILY_REPORT = "send_daily_report"
+SEND_NEW_ORDER_DIGEST = "send_new_order_digest"
 
 
 class ErrorType(StrEnum):
@@ -231,11 +232,17 @@ class EmailKind(StrEnum):
     REFUND_PAYOUT_REQUESTED = "refund_payout_requested"
     REFUND_REMINDER = "refund_reminder"
     REFUND_ESCALATED = "refund_escalated"
+    NEW_ORDER = "new_order"
 
     @property
     def for_operator(self) -> bool:
         """Goes to the shop (operator, or the escalation address), not to the customer."""
-        return self in (EmailKind.REFUND_PAYOUT_REQUESTED, EmailKind.REFUND_REMINDER, EmailKind.REFUND_ESCALATED)
+        return self in (
+            EmailKind.REFUND_PAYOUT_REQUESTED,
+            EmailKind.REFUND_REMINDER,
+            EmailKind.REFUND_ESCALATED,
+            EmailKind.NEW_ORDER,
+        )
 
     @property
     def about_a_refund(self) -> bool:
@@ -425,4 +432,27 @@ class DailyReportSent(BaseModel):
 
     message_id: str
     headline: str
+    already_sent: bool = False
+
+
+# --- new orders -----------------------------------------------------------------------------------------------
+
+
+class SendNewOrderDigest(BaseModel):
+    """Email the operator the orders placed in one shop-local hour; once per hour, however often it is asked."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime = Field(description="The hour's first instant; orders placed at or after it are listed.")
+    end: datetime = Field(description="The next hour's first instant; orders placed from then on are not.")
+    timezone: str = Field(description="The shop's time zone, in which the hour and the order times are shown.")
+
+
+class NewOrderDigestSent(BaseModel):
+    """How many orders the hour had, the digest's Message-ID (None: no orders, nothing sent), and if sent before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    orders: int
+    message_id: str | None = None
     already_sent: bool = False

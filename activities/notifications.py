@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from html import escape
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -33,17 +35,20 @@ EMAIL_NOT_APPLICABLE = "EmailNotApplicable"
 PAYOUT_COMMAND = "oms order refund-paid-out {order_id} --reference <your bank reference>"
 # Characters a refund id may not carry into a Message-ID.
 _NOT_IN_MESSAGE_ID = re.compile(r"[^A-Za-z0-9._-]")
+# Hosts that mean "every address of this machine": a console listening there is reached by the machine's name.
+_EVERY_ADDRESS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (read, not bound)
 
 
 @dataclass(frozen=True)
 class Letter:
-    """What an email says before it is rendered: paragraphs around an optional list and order summary."""
+    """What an email says before it is rendered: paragraphs around an optional list and order summary, and a link."""
 
     subject: str
     opening: list[str]
     closing: list[str] = field(default_factory=list)
     with_summary: bool = False
     listing: list[str] = field(default_factory=list)
+    link: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,25 +106,27 @@ class NotificationActivities:
         )
         if queued.status == notifications.SENT:
             return api.EmailSent(message_id=queued.message_id, already_sent=True)
-        await deliver(self.sessions, self.settings, message, key)
-        return api.EmailSent(message_id=queued.message_id)
+        sent = await deliver(self.sessions, self.settings, message, key)
+        return api.EmailSent(message_id=queued.message_id, already_sent=not sent)
 
 
 async def deliver(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str
-) -> None:
+) -> bool:
     """Hand the queued message to SMTP and mark it sent in one transaction that commits the moment the server has it.
 
     The outbox row is locked before the envelope goes out, so a worker killed mid-send rolls the row back to
     pending and the retry sends again; only a kill in the instant between the server's reply and the commit
     can repeat an email, and then under the same Message-ID. Connecting and QUIT stay outside the lock.
+    False, and nothing sent, when another sender (a second mail relay, a racing retry) had already sent it.
     """
     try:
         async with (
             aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp,
             sessions.begin() as session,
         ):
-            await notifications.mark_sent(session, key, datetime.now(UTC))
+            if not await notifications.mark_sent(session, key, datetime.now(UTC)):
+                return False
             await smtp.send_message(message)
     except (aiosmtplib.SMTPException, OSError) as error:
         raise ApplicationError(
@@ -127,6 +134,7 @@ async def deliver(
             "will retry",
             type=SMTP_UNAVAILABLE,
         ) from error
+    return True
 
 
 def compose(
@@ -151,6 +159,8 @@ def compose(
                 non_retryable=True,
             )
         letter = _REFUND_LETTERS[kind](RefundNotice(order, refund, sequence, settings, now or datetime.now(UTC)))
+    elif kind is api.EmailKind.NEW_ORDER:
+        letter = _new_order(order, settings)
     else:
         letter = _LETTERS[kind](order, settings.shop_name)
     message = EmailMessage()
@@ -202,6 +212,17 @@ def message_id(
     if sequence:
         local = f"{local}.{sequence}"
     return f"<{local}@{domain}>"
+
+
+def console_url(settings: Settings, order_id: str) -> str:
+    """The order's page in the operator console (OMS_WEB_HOST, OMS_WEB_PORT, OMS_WEB_HTTPS)."""
+    host = settings.web_host
+    if host in _EVERY_ADDRESS:
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if settings.web_https else "http"
+    return f"{scheme}://{host}:{settings.web_port}/orders/{quote(order_id, safe='')}"
 
 
 # --- what each email says ---------------------------------------------------------------------------------
@@ -305,6 +326,33 @@ def _survey(order: OrderView, shop: str) -> Letter:
             "by replying with a single number; a line on what we could do better is welcome too.",
         ],
     )
+
+
+def _new_order(order: OrderView, settings: Settings) -> Letter:
+    # Only what an order never changes (lines, customer, total, payment method): the mail relay may rebuild this
+    # email from a later view of the order, and it must say the same.
+    total, channel = order.totals.total.format(), order.channel.value
+    return Letter(
+        subject=f"{settings.shop_name}: new order {order.order_id}, {total} from {channel}",
+        opening=[
+            f"New order {order.order_id} from {channel}, placed {_shop_time(order.placed_at, settings)}.",
+            f"Customer: {_customer(order)}",
+        ],
+        with_summary=True,
+        closing=[f"Payment: {_payment_method(order)}", f"Ship to: {_address(order)}"],
+        link=(f"Open order {order.order_id} in the console", console_url(settings, order.order_id)),
+    )
+
+
+def _payment_method(order: OrderView) -> str:
+    method = order.payment.method
+    if method is PaymentMethod.CARD:
+        return order.payment.reference
+    if method is PaymentMethod.PAYPAL:
+        return "PayPal"
+    if method is PaymentMethod.CASH_ON_DELIVERY:
+        return "cash on delivery"
+    return f"{method.value.replace('_', ' ')} (the money is awaited)"
 
 
 _LETTERS: dict[api.EmailKind, Callable[[OrderView, str], Letter]] = {
@@ -501,6 +549,9 @@ def _text(letter: Letter, order: OrderView, shop: str) -> str:
     if letter.with_summary:
         blocks.append(_text_summary(order))
     blocks.extend(letter.closing)
+    if letter.link:
+        label, url = letter.link
+        blocks.append(f"{label}: {url}")
     blocks.append(f"-- \n{shop}")
     return "\n\n".join(blocks) + "\n"
 
@@ -524,6 +575,9 @@ def _html(letter: Letter, order: OrderView, shop: str) -> str:
     if letter.with_summary:
         blocks.append(_html_summary(order))
     blocks.extend(f"<p>{escape(paragraph)}</p>" for paragraph in letter.closing)
+    if letter.link:
+        label, url = letter.link
+        blocks.append(f'<p><a href="{escape(url)}">{escape(label)}</a></p>')
     blocks.append(f"<p>&mdash;<br>{escape(shop)}</p>")
     body = "\n".join(blocks)
     return (

@@ -10,6 +10,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import api
+from activities.new_orders import queue_new_order_email
+from domain.view import OrderView
 from settings import Settings
 from store import orders, refunds
 
@@ -27,8 +29,15 @@ class OrderActivities:
 
     @activity.defn(name=api.PROJECT_ORDER)
     async def project_order(self, request: api.ProjectOrder) -> api.Projected:
-        """Write the order's view into the read model; a late retry of an older version changes nothing."""
+        """Write the order's view into the read model; a late retry of an older version changes nothing.
+
+        With OMS_NEW_ORDER_EMAIL=each, an order's first projection also queues the operator's email about it.
+        """
         order = request.order
+        if await self._first_sight(order):
+            # Queued before the order is written, so no crash in between can lose it; the mail relay, which sends
+            # it, waits for the order to be in the read model. A retry finds it queued and queues nothing more.
+            await queue_new_order_email(self.sessions, self.settings, order)
         version = await orders.project(self.sessions, order)
         if version > order.version:
             activity.logger.info(
@@ -38,6 +47,13 @@ class OrderActivities:
                 order.version,
             )
         return api.Projected(order_id=order.order_id, version=version)
+
+    async def _first_sight(self, order: OrderView) -> bool:
+        """True when the operator is to be told about this order now: the read model has never held it."""
+        if self.settings.new_order_email != "each":
+            return False
+        # Only an order's first projection can be its first sight: later ones save the look-up.
+        return order.version <= 1 and await orders.stored_version(self.sessions, order.order_id) is None
 
     @activity.defn(name=api.RECORD_FEEDBACK)
     async def record_feedback(self, request: api.RecordFeedback) -> api.Projected:

@@ -19,7 +19,7 @@ from store.schema import WarehouseTaskRecord
 HEARTBEAT_INTERVAL_SECONDS = 1.0
 AUTOMATED = "warehouse-system"
 # Room for who stopped a job in `warehouse_tasks.done_by`.
-DONE_BY_LENGTH = 100
+DONE_BY_LENGTH = 254
 
 
 class WarehouseActivities:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.refund import RefundView
+from domain.refund import Actor, Cancel, Refund, RefundPaidOut, RefundView
 from domain.status import OrderStatus
 
 
@@ -33,6 +33,7 @@ class PaymentReceived(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     reference: str | None = Field(None, max_length=200, description="Bank reference, if any.")
+    by: Actor | None = Field(None, description="Who confirmed the payment.")
 
 
 class Picked(BaseModel):
@@ -40,7 +41,7 @@ class Picked(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    by: str | None = Field(None, max_length=100)
+    by: Actor | None = Field(None, description="Who confirmed it; the warehouse task is closed in their name.")
 
 
 class Packed(BaseModel):
@@ -48,7 +49,7 @@ class Packed(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    by: str | None = Field(None, max_length=100)
+    by: Actor | None = Field(None, description="Who confirmed it; the warehouse task is closed in their name.")
 
 
 class Shipped(BaseModel):
@@ -58,6 +59,7 @@ class Shipped(BaseModel):
 
     carrier: Annotated[str, Field(min_length=1, max_length=50)]
     tracking: Annotated[str, Field(min_length=1, max_length=100)]
+    by: Actor | None = Field(None, description="Who handed the parcel over.")
 
 
 class Complete(BaseModel):
@@ -66,6 +68,7 @@ class Complete(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     note: str | None = Field(None, max_length=500)
+    by: Actor | None = Field(None, description="Who fulfilled the order.")
 
 
 class Feedback(BaseModel):
@@ -75,6 +78,7 @@ class Feedback(BaseModel):
 
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: str | None = Field(None, max_length=2000)
+    by: Actor | None = Field(None, description="Who passed the answer on: the survey, an operator.")
 
 
 class DeliveryEvent(BaseModel):
@@ -84,6 +88,7 @@ class DeliveryEvent(BaseModel):
 
     event: Annotated[str, Field(min_length=1, max_length=50)]
     detail: str | None = Field(None, max_length=500)
+    by: Actor | None = Field(None, description="Who reported it: the carrier, its webhook, an operator.")
 
 
 class StockArrived(BaseModel):
@@ -92,6 +97,23 @@ class StockArrived(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     sku: str | None = None
+    by: Actor | None = Field(None, description="Who booked the stock in.")
+
+
+# The payload of any command, for code that handles them all; each one says who gave it in `by`.
+CommandPayload: TypeAlias = (
+    PaymentReceived
+    | Picked
+    | Packed
+    | Shipped
+    | Complete
+    | Feedback
+    | DeliveryEvent
+    | StockArrived
+    | Refund
+    | Cancel
+    | RefundPaidOut
+)
 
 
 class CommandAccepted(BaseModel):

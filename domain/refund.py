@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from domain.money import Money
 from domain.order import Line, PaymentMethod
+
+# The longest email address there can be (RFC 5321), so an operator's login always fits.
+ACTOR_LENGTH = 254
+# Format characters that reorder how a line reads (bidirectional overrides and isolates): a name containing one can
+# display as someone else's in the timeline.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _printable(name: str) -> str:
+    for position, character in enumerate(name, start=1):
+        if unicodedata.category(character) in ("Cc", "Zl", "Zp") or character in _BIDI_CONTROLS:
+            raise ValueError(
+                f"must not contain control characters (U+{ord(character):04X} at position {position}); "
+                "give an email address or a plain name"
+            )
+    return name
+
+
+# Who gave a command: an operator's email, `oms cli`, a carrier, a bank. It is shown in the order's timeline as is,
+# so it is one printable line. It lives here, not in `domain.commands`, because that module imports this one.
+Actor = Annotated[str, StringConstraints(strip_whitespace=True, max_length=ACTOR_LENGTH), AfterValidator(_printable)]
 
 
 class RefundKind(StrEnum):
@@ -103,6 +125,7 @@ class Refund(BaseModel):
         default_factory=list, max_length=200, description="Empty: everything not yet refunded."
     )
     no_restock: list[str] = Field(default_factory=list, max_length=200, description="SKUs not to put back on sale.")
+    by: Actor | None = Field(None, description="Who asked for the refund.")
 
     @field_validator("lines")
     @classmethod
@@ -126,6 +149,7 @@ class Cancel(BaseModel):
     model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
 
     reason: Annotated[str, Field(min_length=1, max_length=500)]
+    by: Actor | None = Field(None, description="Who cancelled the order.")
 
 
 class RefundPaidOut(BaseModel):
@@ -134,7 +158,7 @@ class RefundPaidOut(BaseModel):
     model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
 
     reference: str | None = Field(None, max_length=200, description="Bank reference of the payout, if any.")
-    by: str | None = Field(None, max_length=100)
+    by: Actor | None = Field(None, description="Who paid it out; becomes the refund's `paid_out_by`.")
 
 
 class RefundRefused(ValueError):

@@ -13,13 +13,17 @@ from domain.status import OperatorList, OrderStatus
 
 
 class TimelineEntry(BaseModel):
-    """One thing that happened to the order, when, and whether it was refused."""
+    """One thing that happened to the order, when, who asked for it, and whether it was refused."""
 
     at: datetime
     event: str
     detail: str | None = None
     status: OrderStatus | None = Field(None, description="The status the order moved to, if it moved.")
     rejected: bool = False
+    by: str | None = Field(
+        None,
+        description="Who gave the command (an operator's email, `oms cli`, a carrier); None for the order's own steps.",
+    )
 
 
 class PaymentView(BaseModel):

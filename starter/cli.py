@@ -1,16 +1,18 @@
-"""The `oms` command line: run the stack or a worker, place orders, act on them and receive stock."""
+"""The `oms` command line: run the stack or a worker, place orders, act on them, receive stock, report, import.
+
+Only what the operator types and what the terminal shows lives here; the work is done by `starter.operations`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
-import uuid
-from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
-from decimal import Decimal
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,21 +20,12 @@ from pydantic import BaseModel, ValidationError
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.exceptions import ApplicationError, TemporalError
-from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import (
     Command,
-    CommandAccepted,
     Complete,
     DeliveryEvent,
     Feedback,
@@ -40,38 +33,37 @@ from domain.commands import (
     PaymentReceived,
     Picked,
     Shipped,
-    StockArrived,
 )
-from domain.money import MINOR_UNITS, SUPPORTED_CURRENCIES, Money
-from domain.order import Channel, normal_sku
+from domain.money import Money
+from domain.order import Channel
 from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
-from domain.status import OperatorList, OrderStatus
+from domain.report import Report, period_text, sections
 from domain.view import OrderView
 from settings import Settings
-from starter import db_command, import_command, report, runs, schedules, stack
-from starter.commandline import AsJson, CommandFailed, ModeOption, database, fail, moment_option, with_database
+from starter import db_command, intake, operator_command, runs, schedules, stack, web_command
+from starter.commandline import AsJson, ModeOption, fail, in_shop, moment_option
 from starter.commandline import run as run_command
-from starter.placement import parse_order, place_order
-from store import catalogue, orders
+from starter.import_command import ImportOutcome
+from starter.intake import FileFormat, Layout
+from starter.operations import InvalidInput, OrderPage, Shop, channel_filter, report_csv, report_xlsx, status_filter
+from starter.placement import parse_order
+from store.catalogue import CatalogueItem, StockCount
+from store.orders import OrderFilter
 from store.schema import OrderRecord
 from worker import (
     configure_logging,
-    connect,
     exit_now,
     run_worker,
 )
-from workflows.order import STATUS_QUERY, workflow_id
-
-T = TypeVar("T")
-
-# How long a query or an Update waits for a worker to answer before the operator is told none is running.
-ANSWER_TIMEOUT = timedelta(seconds=30)
 
 # `oms order list` keeps at least this much of the customer's name before it drops the channel column.
 MIN_NAME_WIDTH = 10
 
-# `store.orders.list_orders` pages newest first; a stock receipt must reach every backordered order.
-ALL_BACKORDERED = 100_000
+# Below this many orders an import is over before a progress bar would say anything.
+LONG_IMPORT = 20
+
+# Who the order's timeline says gave a command sent from the command line.
+CLI = "oms cli"
 
 app = typer.Typer(
     name="oms",
@@ -106,7 +98,8 @@ def main() -> None:
 
 @app.command()
 def up() -> None:
-    """Run the whole stack in the foreground: Temporal dev server and UI, worker, SMTP sink, OMS database.
+    """Run the whole stack in the foreground: Temporal dev server and UI, worker, operator console, SMTP sink,
+    OMS database.
 
     State lives under var/ (OMS_VAR_DIR) across restarts; Ctrl-C stops everything.
     """
@@ -131,6 +124,7 @@ def worker(
 
 
 app.command("run")(runs.fulfilment_run)
+app.command("web")(web_command.web)
 
 
 # --- orders -------------------------------------------------------------------------------------------------
@@ -145,33 +139,23 @@ def order_place(
     """Validate an order and start its workflow; prints the order id."""
     text = _read(source)
 
-    async def place(settings: Settings) -> str:
+    async def place(shop: Shop) -> str:
         # Validation first: bad input must fail the same whether or not Temporal is up.
         order = parse_order(text)
-        client = await connect(settings)
-        async with database(settings) as sessions:
-            return await place_order(client, settings, sessions, order, mode)
+        return await shop.place(order, mode)
 
-    order_id = run_command(place)
+    order_id = in_shop(place)
     typer.echo(json.dumps({"id": order_id}) if as_json else order_id)
 
 
 @order_app.command("status")
 def order_status(order_id: OrderId, as_json: AsJson = False) -> None:
     """Show an order: status, lines, totals, payment, shipment, follow-up and timeline."""
-    wanted = _order_id(order_id)
 
-    async def query(settings: Settings) -> tuple[OrderView, ZoneInfo]:
-        handle = _handle(await connect(settings), wanted)
-        try:
-            view: OrderView = await handle.query(STATUS_QUERY, result_type=OrderView, rpc_timeout=ANSWER_TIMEOUT)
-        except RPCError as error:
-            raise _rpc_failure(wanted, error) from None
-        except WorkflowQueryFailedError as error:
-            raise CommandFailed(f"order {wanted} could not answer: {error.message}") from None
-        return view, settings.calendar.zone
+    async def query(shop: Shop) -> tuple[OrderView, ZoneInfo]:
+        return await shop.order(order_id), shop.settings.calendar.zone
 
-    view, shop_zone = run_command(query)
+    view, shop_zone = in_shop(query)
     if as_json:
         typer.echo(view.model_dump_json(indent=2))
     else:
@@ -197,24 +181,24 @@ def order_list(
     """List orders newest first, with how many are Pending, Completed and Cancelled."""
 
     # Checked before anything runs, so a bad option is one line naming it.
-    by_status = _status_filter(status)
-    from_channel = _channel(channel)
+    try:
+        by_status = status_filter(status)
+        from_channel = channel_filter(channel)
+    except InvalidInput as error:
+        _bad_option(error)
 
-    async def read(settings: Settings) -> tuple[dict[str, int], int, list[OrderRecord]]:
-        wanted = orders.OrderFilter(
+    async def read(shop: Shop) -> OrderPage:
+        wanted = OrderFilter(
             **by_status,
             channel=from_channel,
             # A time without a zone is the shop's time.
-            since=moment_option("--since", since, settings.calendar.zone),
+            since=moment_option("--since", since, shop.settings.calendar.zone),
             search=search.strip() if search and search.strip() else None,
         )
-        async with database(settings) as sessions:
-            per_list = await orders.count_by_list(sessions, wanted)
-            matching = await orders.count_orders(sessions, wanted, per_list)
-            shown = await orders.list_orders(sessions, where=wanted, limit=limit)
-        return per_list, matching, shown
+        return await shop.orders(wanted, limit=limit)
 
-    per_list, matching, shown = run_command(read)
+    page = in_shop(read)
+    per_list, matching, shown = page.counts, page.matching, page.orders
     if as_json:
         payload = {
             "counts": per_list,
@@ -267,30 +251,6 @@ def order_list(
     console.print(f"{len(shown)} of {matching} matching orders shown, newest first")
 
 
-def _status_filter(value: str | None) -> dict[str, str | None]:
-    """`--status` as a list or a status filter."""
-    if value is None:
-        return {}
-    wanted = value.strip().lower()
-    if wanted in {operator_list.value for operator_list in OperatorList}:
-        return {"operator_list": wanted}
-    if wanted not in {status.value for status in OrderStatus}:
-        lists = ", ".join(operator_list.value for operator_list in OperatorList)
-        statuses = ", ".join(status.value for status in OrderStatus)
-        fail(f"--status {value!r}: not a list ({lists}) or a status ({statuses})")
-    return {"status": wanted}
-
-
-def _channel(value: str | None) -> str | None:
-    """`--channel` checked against the channels orders come from."""
-    if value is None:
-        return None
-    wanted = value.strip().lower()
-    if wanted not in {channel.value for channel in Channel}:
-        fail(f"--channel {value!r}: not a channel ({', '.join(channel.value for channel in Channel)})")
-    return wanted
-
-
 def _listed(record: OrderRecord) -> dict[str, object]:
     """One order of `oms order list --json`."""
     total = Money.from_minor(record.total_minor, record.currency)
@@ -308,7 +268,118 @@ def _listed(record: OrderRecord) -> dict[str, object]:
     }
 
 
-order_app.command("import")(import_command.order_import)
+@order_app.command("import")
+def order_import(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Orders file: JSON lines (.jsonl, .ndjson, .json), CSV (.csv, .tsv, .txt) or Excel (.xlsx).",
+            metavar="FILE",
+        ),
+    ],
+    channel: Annotated[
+        Channel,
+        typer.Option(case_sensitive=False, help="Sales channel of every order in the file; ids are CHANNEL-NUMBER."),
+    ],
+    mapping: Annotated[
+        Layout | None,
+        typer.Option(
+            case_sensitive=False,
+            help="How rows map to orders: web (an order's JSON per line, as `oms order place` takes it), "
+            "marketplace (an order export, a row per item), spreadsheet (a row per line, grouped by order "
+            "number). (default: web for web, marketplace for marketplace, spreadsheet for the others)",
+        ),
+    ] = None,
+    file_format: Annotated[
+        FileFormat | None,
+        typer.Option("--format", case_sensitive=False, help="jsonl, csv or xlsx. (default: from the extension)"),
+    ] = None,
+    mode: ModeOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """Place every order of a file once: importing it again places nothing new.
+
+    Rejected rows are listed with their row number and reason, and written to orders.rejected.csv beside orders.csv.
+
+    Exit status 1 when a row was rejected or an order could not be placed.
+    """
+
+    async def place(shop: Shop) -> ImportOutcome:
+        with _placing_bar() as progress:
+            return await shop.import_orders(
+                source, channel, mapping=mapping, format=file_format, mode=mode, progress=progress
+            )
+
+    outcome = in_shop(place)
+    written, trouble = _rejected_file(outcome)
+    summary = outcome.summary
+    if written is not None:
+        summary += f"; rejected rows written to {written}"
+    if trouble is not None:
+        summary += f"; {trouble}"
+    if as_json:
+        typer.echo(json.dumps(_import_json(outcome, written, summary), indent=2))
+    else:
+        for line in outcome.row_lines():
+            typer.echo(line)
+        typer.echo(summary)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _placing_bar() -> Iterator[Callable[[int, int], None]]:
+    """A progress bar while a long import places its orders on a terminal; nothing for a short one or a pipe."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("placing orders"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("orders"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("placing", total=None, visible=False)
+
+        def placed(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, visible=total >= LONG_IMPORT)
+
+        yield placed
+
+
+def _rejected_file(outcome: ImportOutcome) -> tuple[Path | None, str | None]:
+    """Write the rejected rows beside the input, or remove an earlier run's file when none are rejected now."""
+    path = intake.rejected_path(outcome.file.path)
+    try:
+        if not outcome.rows.rejected:
+            # An earlier run's file would otherwise send the operator fixing rows that are placed by now.
+            path.unlink(missing_ok=True)
+            return None, None
+        outcome.write_rejected(path)
+    except OSError as error:
+        return None, f"cannot write {path}: {error.strerror or error}"
+    return path, None
+
+
+def _import_json(outcome: ImportOutcome, written: Path | None, summary: str) -> dict[str, object]:
+    """`oms order import --json`: the same account of every row, for scripts."""
+    rows = outcome.rows
+    return {
+        "file": str(outcome.file.path),
+        "format": outcome.file.file_format.value,
+        "channel": outcome.channel.value,
+        "mapping": outcome.layout.value,
+        "placed": [{"order_id": item.order_id, "rows": list(item.rows)} for item in rows.placed],
+        "already_placed": [{"order_id": item.order_id, "rows": list(item.rows)} for item in rows.already_placed],
+        "repeated_rows": [{"row": item.row, "duplicate_of": item.duplicate_of} for item in rows.repeated],
+        "rejected": [{"row": item.row, "order": item.order, "reason": item.reason} for item in rows.rejected],
+        "not_placed": [
+            {"order_id": item.order_id, "rows": list(item.rows), "reason": reason} for item, reason in rows.not_placed
+        ],
+        "rejected_file": str(written) if written is not None else None,
+        "summary": summary,
+    }
 
 
 @order_app.command("pay")
@@ -317,19 +388,19 @@ def order_pay(
     reference: Annotated[str | None, typer.Option(help="Bank or invoice payment reference.")] = None,
 ) -> None:
     """Confirm that a bank-transfer or invoice payment has arrived."""
-    _send(order_id, Command.PAYMENT_RECEIVED, PaymentReceived(reference=reference))
+    _send(order_id, Command.PAYMENT_RECEIVED, PaymentReceived(reference=reference, by=CLI))
 
 
 @order_app.command("pick")
 def order_pick(order_id: OrderId) -> None:
     """Confirm that every line has been picked (manual mode)."""
-    _send(order_id, Command.PICKED, Picked(by="oms cli"))
+    _send(order_id, Command.PICKED, Picked(by=CLI))
 
 
 @order_app.command("pack")
 def order_pack(order_id: OrderId) -> None:
     """Confirm that the parcel is packed (manual mode)."""
-    _send(order_id, Command.PACKED, Packed(by="oms cli"))
+    _send(order_id, Command.PACKED, Packed(by=CLI))
 
 
 @order_app.command("ship")
@@ -339,13 +410,17 @@ def order_ship(
     tracking: Annotated[str, typer.Option(help="The carrier's tracking number.")],
 ) -> None:
     """Record that the parcel went out with your own carrier under a tracking number."""
-    _send(order_id, Command.SHIPPED, _valid(Shipped, carrier=carrier, tracking=tracking))
+    _send(order_id, Command.SHIPPED, _valid(Shipped, carrier=carrier, tracking=tracking, by=CLI))
 
 
 @order_app.command("deliver")
 def order_deliver(order_id: OrderId) -> None:
     """Record delivery of a parcel you shipped with your own carrier (`oms order ship`)."""
-    _send(order_id, Command.DELIVERY_EVENT, DeliveryEvent(event="delivered", detail="confirmed by the operator"))
+    _send(
+        order_id,
+        Command.DELIVERY_EVENT,
+        DeliveryEvent(event="delivered", detail="confirmed by the operator", by=CLI),
+    )
 
 
 @order_app.command("complete")
@@ -354,7 +429,7 @@ def order_complete(
     note: Annotated[str | None, typer.Option(help="Why, e.g. 'handed over in the shop'.")] = None,
 ) -> None:
     """Complete an order you fulfilled outside the system."""
-    _send(order_id, Command.COMPLETE, _valid(Complete, note=note))
+    _send(order_id, Command.COMPLETE, _valid(Complete, note=note, by=CLI))
 
 
 @order_app.command("feedback")
@@ -364,7 +439,7 @@ def order_feedback(
     comment: Annotated[str | None, typer.Option(help="What the customer said.")] = None,
 ) -> None:
     """Record the customer's answer to the satisfaction survey."""
-    _send(order_id, Command.FEEDBACK, _valid(Feedback, rating=rating, comment=comment))
+    _send(order_id, Command.FEEDBACK, _valid(Feedback, rating=rating, comment=comment, by=CLI))
 
 
 @order_app.command("refund")
@@ -381,7 +456,7 @@ def order_refund(
 ) -> None:
     """Refund an order, whole or some lines: money back, goods restocked, customer emailed, within the SLA."""
     items = [_refund_item(text) for text in line or []]
-    _send(order_id, Command.REFUND, _valid(Refund, reason=reason, lines=items, no_restock=no_restock or []))
+    _send(order_id, Command.REFUND, _valid(Refund, reason=reason, lines=items, no_restock=no_restock or [], by=CLI))
 
 
 @order_app.command("cancel")
@@ -390,7 +465,7 @@ def order_cancel(
     reason: Annotated[str, typer.Option(help="Why, as the customer will read it.")],
 ) -> None:
     """Cancel an order that has not shipped: its stock is released and any payment taken is refunded."""
-    _send(order_id, Command.CANCEL, _valid(Cancel, reason=reason))
+    _send(order_id, Command.CANCEL, _valid(Cancel, reason=reason, by=CLI))
 
 
 @order_app.command("refund-paid-out")
@@ -400,7 +475,7 @@ def order_refund_paid_out(
     by: Annotated[str | None, typer.Option(help="Who paid it out.")] = None,
 ) -> None:
     """Confirm you paid a bank-transfer, invoice or cash refund back by hand; the refund then finishes."""
-    _send(order_id, Command.REFUND_PAID_OUT, _valid(RefundPaidOut, reference=reference, by=by))
+    _send(order_id, Command.REFUND_PAID_OUT, _valid(RefundPaidOut, reference=reference, by=by or CLI))
 
 
 def _refund_item(text: str) -> RefundItem:
@@ -430,32 +505,11 @@ def stock_receive(
     ] = None,
 ) -> None:
     """Book a stock receipt and tell every backordered order to try again."""
-    sku = sku.strip().upper()
-
-    async def receive(settings: Settings) -> tuple[catalogue.StockCount, int]:
-        client = await connect(settings)
-        into = warehouse or settings.warehouse
-        async with database(settings) as sessions:
-            try:
-                level = await catalogue.receive_stock(
-                    sessions, sku, quantity, into, receipt or f"cli-{uuid.uuid4().hex}"
-                )
-            except catalogue.UnknownSku as error:
-                raise CommandFailed(str(error)) from None
-            waiting = await orders.list_orders(sessions, status=OrderStatus.BACKORDERED.value, limit=ALL_BACKORDERED)
-        for record in waiting:
-            # A backordered order that closed since the read model was written has nothing left to resume.
-            try:
-                await _handle(client, record.order_id).signal(Command.STOCK_ARRIVED.value, StockArrived(sku=sku))
-            except RPCError as error:
-                if error.status is not RPCStatusCode.NOT_FOUND:
-                    raise
-        return level, len(waiting)
-
-    level, woken = run_command(receive)
+    booked = in_shop(lambda shop: shop.receive_stock(sku, quantity, warehouse=warehouse, receipt=receipt))
+    level = booked.level
     typer.echo(
-        f"received {quantity} x {sku} into {level.warehouse}: {level.available} available; "
-        f"{woken} backordered order(s) told to try again"
+        f"received {quantity} x {level.sku} into {level.warehouse}: {level.available} available; "
+        f"{booked.woken} backordered order(s) told to try again"
     )
 
 
@@ -468,11 +522,10 @@ def stock_list(
 ) -> None:
     """Show every product with its stock: available, reserved for orders, shipped."""
 
-    async def read(settings: Settings) -> tuple[list[catalogue.StockCount], int]:
-        levels = await with_database(settings, catalogue.stock_levels)
-        return levels, settings.low_stock_units
+    async def read(shop: Shop) -> tuple[list[StockCount], int]:
+        return await shop.stock(), shop.settings.low_stock_units
 
-    levels, low_units = run_command(read)
+    levels, low_units = in_shop(read)
     if low:
         levels = [level for level in levels if level.available <= low_units]
     if as_json:
@@ -507,47 +560,21 @@ def product_add(
     warehouse: Annotated[str | None, typer.Option(help="Where the stock is. (default: OMS_WAREHOUSE)")] = None,
 ) -> None:
     """Add a product to the catalogue with its opening stock."""
-    try:
-        wanted_sku = normal_sku(sku)
-    except ValueError as error:
-        fail(f"SKU: {error}")
-    if not name.strip():
-        fail("--name: must not be empty")
 
-    async def add(settings: Settings) -> catalogue.CatalogueItem:
-        code = (currency or settings.base_currency).strip().upper()
-        if code not in SUPPORTED_CURRENCIES:
-            raise CommandFailed(f"--currency {code!r}: not a supported ISO 4217 currency")
+    async def add(shop: Shop) -> CatalogueItem:
         try:
-            amount = Decimal(price.strip())
-            unit_price = Money.of(amount, code)
-        except (ValidationError, ArithmeticError) as error:
-            raise CommandFailed(f"--price {price!r}: {_first_problem(error)}") from None
-        if unit_price.amount != amount or amount <= 0:
-            raise CommandFailed(
-                f"--price {price!r}: must be more than 0 with at most {MINOR_UNITS[code]} decimals for {code}"
-            )
-        async with database(settings) as sessions:
-            try:
-                return await catalogue.add_product(
-                    sessions,
-                    wanted_sku,
-                    name.strip(),
-                    unit_price,
-                    warehouse=warehouse or settings.warehouse,
-                    stock=stock,
-                )
-            except catalogue.ProductExists as error:
-                raise CommandFailed(str(error)) from None
+            return await shop.add_product(sku, name, price, currency=currency, stock=stock, warehouse=warehouse)
+        except InvalidInput as error:
+            _bad_option(error)
 
-    item = run_command(add)
+    item = in_shop(add)
     typer.echo(f"{item.sku}: {item.name}, {item.price.format()}, {stock} units in stock")
 
 
 @product_app.command("list")
 def product_list(as_json: AsJson = False) -> None:
     """Show the catalogue: SKU, name and price."""
-    items = run_command(lambda settings: with_database(settings, catalogue.list_products))
+    items = in_shop(lambda shop: shop.products())
     if as_json:
         typer.echo(
             json.dumps(
@@ -570,18 +597,90 @@ def product_list(as_json: AsJson = False) -> None:
     Console().print(table)
 
 
-def _first_problem(error: Exception) -> str:
-    """The first thing wrong, in words: a pydantic error's message or the exception's own."""
-    if isinstance(error, ValidationError):
-        return str(error.errors(include_url=False)[0]["msg"]).removeprefix("Value error, ")
-    return "not a number" if isinstance(error, ArithmeticError) else str(error)
-
-
 # --- reports ------------------------------------------------------------------------------------------------
 
-app.command("report")(report.report)
+
+@app.command("report")
+def report(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Start of the period: a shop-local date or time, e.g. 2026-11-01. (default: the beginning)"),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="End of the period, exclusive: a shop-local date or time. (default: now)")
+    ] = None,
+    as_json: AsJson = False,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Also write every figure as CSV rows to this file.", metavar="FILE")
+    ] = None,
+    xlsx_file: Annotated[
+        Path | None, typer.Option("--xlsx", help="Also write the report as an Excel workbook.", metavar="FILE")
+    ] = None,
+) -> None:
+    """Orders per list and status, revenue per currency and in the base currency, sales per channel and payment
+    method, time per step, refunds and their SLA, satisfaction, sold-out and overstocked SKUs.
+
+    Orders and revenue: the orders placed in the period, as they stand now.
+
+    Refunds, feedback and step times: what was requested, given or finished in the period.
+    """
+    for option, path in (("--csv", csv_file), ("--xlsx", xlsx_file)):
+        if path is not None and not path.parent.is_dir():
+            fail(f"{option} {path}: the folder {path.parent} does not exist")
+
+    async def read(shop: Shop) -> Report:
+        zone = shop.settings.calendar.zone
+        try:
+            return await shop.report(moment_option("--since", since, zone), moment_option("--until", until, zone))
+        except InvalidInput:
+            fail(f"--until {until!r}: must be after --since {since!r}")
+
+    result = in_shop(read)
+    if csv_file is not None:
+        _write("--csv", csv_file, report_csv(result))
+    if xlsx_file is not None:
+        _write("--xlsx", xlsx_file, report_xlsx(result))
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    _show_report(result)
+    for path in (csv_file, xlsx_file):
+        if path is not None:
+            typer.echo(f"written to {path}", err=True)
+
+
+def _show_report(result: Report) -> None:
+    """The report as tables on the terminal."""
+    console = Console()
+    console.print(
+        f"[bold]Report {escape(period_text(result.period))}[/bold], amounts in {result.base_currency} unless named"
+    )
+    for section in sections(result):
+        table = Table(*section.headers, title=section.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for every in table.columns:
+            every.no_wrap = True
+        for column in range(1, len(section.headers)):
+            # Figures line up on the right; names and states read from the left.
+            if all(not row[column] or row[column][0].isdigit() or row[column][0] == "-" for row in section.rows):
+                table.columns[column].justify = "right"
+        for row in section.rows:
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+        if section.note:
+            console.print(f"[dim]{escape(section.note)}[/dim]")
+
+
+def _write(option: str, path: Path, content: bytes) -> None:
+    """A report file written where the operator asked, or one line saying why it could not be."""
+    try:
+        path.write_bytes(content)
+    except OSError as error:
+        fail(f"{option} {path}: {error.strerror or error}")
+
+
 app.add_typer(schedules.schedule_app, name="schedule")
 app.add_typer(db_command.db_app, name="db")
+app.add_typer(operator_command.operator_app, name="operator")
 
 
 # --- plumbing -----------------------------------------------------------------------------------------------
@@ -617,82 +716,16 @@ def _valid(model: type[BaseModel], **fields: object) -> BaseModel:
         fail(f"{option}: {first['msg']}")
 
 
-def _order_id(value: str) -> str:
-    """The order id from what the operator typed: `web-1001` or the workflow id `order-web-1001`."""
-    value = value.strip()
-    return value.removeprefix("order-")
-
-
-def _handle(client: Client, order_id: str) -> WorkflowHandle[object, object]:
-    """The handle of an order's workflow."""
-    return client.get_workflow_handle(workflow_id(order_id))
-
-
-def _send(raw_order_id: str, command: Command, arg: BaseModel) -> None:
-    """Send an operator command as an Update and print the answer; a refusal exits 1 with the reason."""
-    order_id = _order_id(raw_order_id)
-
-    async def update(settings: Settings) -> CommandAccepted:
-        client = await connect(settings)
-        handle = _handle(client, order_id)
-        try:
-            accepted: CommandAccepted = await handle.execute_update(
-                command.value, arg, result_type=CommandAccepted, rpc_timeout=ANSWER_TIMEOUT
-            )
-        except WorkflowUpdateFailedError as error:
-            # The workflow's reason names the order and the command already.
-            raise CommandFailed(
-                error.cause.message if isinstance(error.cause, ApplicationError) else str(error.cause)
-            ) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise CommandFailed(_no_answer(order_id)) from None
-        except RPCError as error:
-            if _closed(error):
-                raise CommandFailed(await _why_closed(client, order_id, command)) from None
-            raise _rpc_failure(order_id, error) from None
-        return accepted
-
-    accepted = run_command(update)
+def _send(order_id: str, command: Command, payload: BaseModel) -> None:
+    """Send an operator command and print the answer; a refusal exits 1 with the reason."""
+    accepted = in_shop(lambda shop: shop.send(order_id, command, payload))
     typer.echo(f"{accepted.order_id}: {accepted.message}")
 
 
-def _closed(error: RPCError) -> bool:
-    return error.status is RPCStatusCode.NOT_FOUND and "completed" in error.message.lower()
-
-
-async def _why_closed(client: Client, order_id: str, command: Command) -> str:
-    """Why a closed order refuses a command, from its final view."""
-    handle = client.get_workflow_handle(workflow_id(order_id), result_type=OrderView)
-    try:
-        final = await handle.result(rpc_timeout=ANSWER_TIMEOUT)
-    except TemporalError:  # the generic answer is still right; the detail is a courtesy
-        return f"{command.value} refused for order {order_id}: the order is closed"
-    if final.status.is_final:
-        return f"{command.value} refused for order {order_id}: the order is {final.status.value} and closed"
-    closes = final.follow_up.closes_at
-    window = f" on {_when(closes)}" if closes else ""
-    if command is Command.REFUND:
-        return f"refund refused for order {order_id}: the refund window closed{window}; the order is closed"
-    return f"{command.value} refused for order {order_id}: its follow-up and refund window ended{window}"
-
-
-def _rpc_failure(order_id: str, error: RPCError) -> CommandFailed:
-    """What a failed call to Temporal means for the operator."""
-    if error.status is RPCStatusCode.NOT_FOUND:
-        if "completed" in error.message.lower():
-            return CommandFailed(f"order {order_id} is closed: its follow-up and refund window are over")
-        return CommandFailed(f"order {order_id} not found")
-    if error.status is RPCStatusCode.DEADLINE_EXCEEDED:
-        return CommandFailed(_no_answer(order_id))
-    return CommandFailed(f"Temporal refused the request for order {order_id}: {error.message}")
-
-
-def _no_answer(order_id: str) -> str:
-    """The message when no worker answers for an order."""
-    return (
-        f"order {order_id} did not answer within {ANSWER_TIMEOUT.seconds}s: "
-        "is a worker running (`oms up` or `oms worker`)?"
-    )
+def _bad_option(error: InvalidInput) -> NoReturn:
+    """A bad value told in the option's own name, e.g. `--status 'x': not a list ...` or `SKU: ...`."""
+    option = "SKU" if error.field == "sku" else "--" + error.field.replace("_", "-")
+    fail(f"{option} {error.value!r}: {error.problem}" if error.value is not None else f"{option}: {error.problem}")
 
 
 # --- the order summary --------------------------------------------------------------------------------------

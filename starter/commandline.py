@@ -1,9 +1,9 @@
-"""Plumbing every `oms` command shares: run its async work, one-line errors, settings and database sessions."""
+"""Plumbing every `oms` command shares: run its async work on the shop, one-line errors, settings."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.order import FulfilmentMode
 from settings import Settings
-from starter import stack
+from starter.operations import OperationFailed, Shop
 from starter.placement import OrderAlreadyExists, OrderInputError
+from starter.stack import StackError
 from store.db import create_engine, session_factory
 from store.migrate import SchemaOutOfDate
 from worker import SearchAttributesMissing, TemporalUnreachable, WarehouseQueueMissing
@@ -44,13 +45,14 @@ def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(work(settings))
     except (
         CommandFailed,
+        OperationFailed,
         OrderInputError,
         OrderAlreadyExists,
         TemporalUnreachable,
         SearchAttributesMissing,
         SchemaOutOfDate,
         WarehouseQueueMissing,
-        stack.StackError,
+        StackError,
     ) as error:
         fail(str(error))
     except SQLAlchemyError as error:
@@ -95,10 +97,14 @@ async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
         await engine.dispose()
 
 
-async def with_database(settings: Settings, read: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    """Run one read against the OMS database."""
-    async with database(settings) as sessions:
-        return await read(sessions)
+def in_shop(work: Callable[[Shop], Coroutine[Any, Any, T]]) -> T:
+    """Run one command's work on the shop: its database at once, Temporal when the work first needs it."""
+
+    async def opened(settings: Settings) -> T:
+        async with Shop.open(settings) as shop:
+            return await work(shop)
+
+    return run(opened)
 
 
 def moment_option(option: str, value: str | None, zone: ZoneInfo) -> datetime | None:

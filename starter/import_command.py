@@ -1,17 +1,16 @@
-"""`oms order import`: place every order of a channel's file once, and account for every row of it."""
+"""Importing a channel's orders file: place every order of it once, and account for every row.
+
+The work behind `oms order import` and the console's import, reached through `starter.operations.Shop`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -21,16 +20,15 @@ from domain.order import Channel, FulfilmentMode
 from domain.report import count_of
 from settings import Settings
 from starter import intake
-from starter.commandline import AsJson, ModeOption, database, fail, run
-from starter.intake import Candidate, FileFormat, Layout, Rejected, RepeatedRow
+from starter.intake import Candidate, FileFormat, Layout, Rejected, RepeatedRow, SourceTable
 from starter.placement import OrderAlreadyExists, OrderInputError, place_order
 from store import catalogue
-from worker import connect
 
 # Enough starts in flight to hide each round trip, few enough not to crowd the server or a SQLite catalogue.
 PLACING_AT_ONCE = 8
-# Below this many orders the import is over before a progress bar would say anything.
-LONG_IMPORT = 20
+
+# Told how many orders of the file are placed so far, and how many there are to place.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -49,70 +47,100 @@ class Outcome:
         return bool(self.rejected or self.not_placed)
 
 
-def order_import(
-    source: Annotated[
-        Path,
-        typer.Argument(
-            help="Orders file: JSON lines (.jsonl, .ndjson, .json), CSV (.csv, .tsv, .txt) or Excel (.xlsx).",
-            metavar="FILE",
-        ),
-    ],
-    channel: Annotated[
-        Channel,
-        typer.Option(case_sensitive=False, help="Sales channel of every order in the file; ids are CHANNEL-NUMBER."),
-    ],
-    mapping: Annotated[
-        Layout | None,
-        typer.Option(
-            case_sensitive=False,
-            help="How rows map to orders: web (an order's JSON per line, as `oms order place` takes it), "
-            "marketplace (an order export, a row per item), spreadsheet (a row per line, grouped by order "
-            "number). (default: web for web, marketplace for marketplace, spreadsheet for the others)",
-        ),
-    ] = None,
-    file_format: Annotated[
-        FileFormat | None,
-        typer.Option("--format", case_sensitive=False, help="jsonl, csv or xlsx. (default: from the extension)"),
-    ] = None,
-    mode: ModeOption = None,
-    as_json: AsJson = False,
-) -> None:
-    """Place every order of a file once: importing it again places nothing new.
+@dataclass(frozen=True)
+class ImportOutcome:
+    """A whole import's answer: the file as read, how its rows were mapped, and what became of every row."""
 
-    Rejected rows are listed with their row number and reason, and written to orders.rejected.csv beside orders.csv.
+    file: SourceTable
+    channel: Channel
+    layout: Layout
+    rows: Outcome
 
-    Exit status 1 when a row was rejected or an order could not be placed.
+    @property
+    def failed(self) -> bool:
+        """Some row still needs the operator: rejected, or waiting for a run that can reach Temporal."""
+        return self.rows.failed
+
+    @property
+    def summary(self) -> str:
+        """One line: placed orders (and their rows), duplicates, rejected rows, orders not placed yet."""
+        rows = self.rows
+        placed_rows = sum(len(candidate.rows) for candidate in rows.placed)
+        kinds = []
+        if rows.already_placed:
+            kinds.append(f"{count_of(len(rows.already_placed), 'order')} already placed")
+        if rows.repeated:
+            kinds.append(f"{count_of(len(rows.repeated), 'repeated row')}")
+        duplicates = len(rows.already_placed) + len(rows.repeated)
+        which = f" ({', '.join(kinds)})" if kinds else ""
+        text = (
+            f"placed {count_of(len(rows.placed), 'order')} ({count_of(placed_rows, 'row')}), "
+            f"{duplicates} duplicate{which}, {count_of(len(rows.rejected), 'rejected row')}"
+        )
+        if rows.not_placed:
+            text += (
+                f", {count_of(len(rows.not_placed), 'order')} not placed ({rows.not_placed[0][1]}): "
+                "run the import again to place them"
+            )
+        return text
+
+    def row_lines(self) -> list[str]:
+        """Each rejected or repeated row, in file order, as `row 7: Qty: must be a whole number, got 'two'`."""
+        lines = [(item.row, f"row {item.row}: {item.reason}") for item in self.rows.rejected]
+        lines += [
+            (item.row, f"row {item.row}: duplicate of row {item.duplicate_of}, skipped") for item in self.rows.repeated
+        ]
+        return [text for _, text in sorted(lines, key=lambda line: line[0])]
+
+    def write_rejected(self, path: Path) -> None:
+        """Write the rejected rows as the file had them, plus `row` and `reason`, whole or not at all.
+
+        A fixed copy of that file imports again.
+        """
+        intake.write_rejected(self.file, self.rows.rejected, path)
+
+    def rejected_csv(self) -> bytes | None:
+        """The rejected rows as `write_rejected` writes them, for a download; None when no row was rejected."""
+        if not self.rows.rejected:
+            return None
+        # intake writes the rows only to a path; a download needs the same bytes.
+        with tempfile.TemporaryDirectory(prefix="oms-rejected-") as folder:
+            path = Path(folder) / "rejected.csv"
+            self.write_rejected(path)
+            return path.read_bytes()
+
+
+def read_orders_file(
+    path: Path, channel: Channel, layout: Layout | None, file_format: FileFormat | None
+) -> tuple[SourceTable, Layout]:
+    """Read the whole file and match its columns before anything else, so a bad file places nothing.
+
+    Raises `intake.IntakeError` naming what is wrong with the file.
     """
-    layout = mapping or intake.DEFAULT_LAYOUT[channel]
-    # The whole file is read and its columns matched before anything else: a bad file places nothing.
-    try:
-        table = intake.read_table(source, intake.file_format(source, file_format), layout)
-        intake.find_columns(table, layout)
-    except intake.IntakeError as error:
-        fail(str(error))
+    layout = layout or intake.DEFAULT_LAYOUT[channel]
+    table = intake.read_table(path, intake.file_format(path, file_format), layout)
+    intake.find_columns(table, layout)
+    return table, layout
 
-    async def import_orders(settings: Settings) -> Outcome:
-        async with database(settings) as sessions:
-            products = {item.sku: item for item in await catalogue.list_products(sessions)}
-            taken = intake.take_in(table, layout, channel, products, settings.base_currency)
-            outcome = Outcome(rejected=list(taken.rejected), repeated=list(taken.repeated))
-            if taken.candidates:
-                client = await connect(settings)
-                await _place_all(client, settings, sessions, taken.candidates, mode, outcome)
-        return outcome
 
-    outcome = run(import_orders)
-    outcome.rejected.sort(key=lambda item: item.row)
-    written, trouble = _rejected_file(table, outcome.rejected)
-    summary = _summary(outcome, written, trouble)
-    if as_json:
-        typer.echo(json.dumps(_as_json(table, channel, layout, outcome, written, summary), indent=2))
-    else:
-        for line in _row_lines(outcome):
-            typer.echo(line)
-        typer.echo(summary)
-    if outcome.failed:
-        raise typer.Exit(1)
+async def place_file(
+    client: Callable[[], Awaitable[Client]],
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    table: SourceTable,
+    layout: Layout,
+    channel: Channel,
+    mode: FulfilmentMode | None,
+    progress: Progress | None = None,
+) -> ImportOutcome:
+    """Check every row against the catalogue and place every good order once; Temporal is reached only if needed."""
+    products = {item.sku: item for item in await catalogue.list_products(sessions)}
+    taken = intake.take_in(table, layout, channel, products, settings.base_currency)
+    rows = Outcome(rejected=list(taken.rejected), repeated=list(taken.repeated))
+    if taken.candidates:
+        await _place_all(await client(), settings, sessions, taken.candidates, mode, rows, progress)
+    rows.rejected.sort(key=lambda item: item.row)
+    return ImportOutcome(file=table, channel=channel, layout=layout, rows=rows)
 
 
 async def _place_all(
@@ -122,37 +150,26 @@ async def _place_all(
     candidates: Sequence[Candidate],
     mode: FulfilmentMode | None,
     outcome: Outcome,
+    progress: Progress | None = None,
 ) -> None:
     """Start each order's workflow, a few at once; after a failure that is not the order's own, start no more."""
-    console = Console(stderr=True)
-    shown = console.is_terminal and len(candidates) >= LONG_IMPORT
     pending: Iterator[Candidate] = iter(candidates)
     outage: list[str] = []
-    rows_done = 0
+    done = 0
 
-    async def place_next(progress: Progress, task: TaskID) -> None:
-        nonlocal rows_done
+    async def place_next() -> None:
+        nonlocal done
         # Every placer draws from one iterator: asyncio switches only at awaits, so no order is taken twice.
         for candidate in pending:
             if outage:
                 outcome.not_placed.append((candidate, outage[0]))
             else:
                 await _place(client, settings, sessions, candidate, mode, outcome, outage)
-            rows_done += len(candidate.rows)
-            progress.update(task, advance=1, rows=rows_done)
+            done += 1
+            if progress is not None:
+                progress(done, len(candidates))
 
-    with Progress(
-        TextColumn("placing orders"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("orders ({task.fields[rows]} rows)"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not shown,
-    ) as progress:
-        task = progress.add_task("placing", total=len(candidates), rows=0)
-        placers = [place_next(progress, task) for _ in range(min(PLACING_AT_ONCE, len(candidates)))]
-        await asyncio.gather(*placers)
+    await asyncio.gather(*(place_next() for _ in range(min(PLACING_AT_ONCE, len(candidates)))))
     outcome.placed.sort(key=lambda candidate: candidate.rows[0])
     outcome.already_placed.sort(key=lambda candidate: candidate.rows[0])
     outcome.not_placed.sort(key=lambda item: item[0].rows[0])
@@ -191,77 +208,3 @@ def _why_not_placed(error: Exception) -> str:
     if isinstance(error, SQLAlchemyError):
         return f"OMS database: {getattr(error, 'orig', None) or error}"
     return f"{type(error).__name__}: {error}"
-
-
-def _rejected_file(table: intake.SourceTable, rejected: Sequence[Rejected]) -> tuple[Path | None, str | None]:
-    """Write the rejected rows beside the input, or remove an earlier run's file when none are rejected now."""
-    path = intake.rejected_path(table.path)
-    try:
-        if not rejected:
-            # An earlier run's file would otherwise send the operator fixing rows that are placed by now.
-            path.unlink(missing_ok=True)
-            return None, None
-        intake.write_rejected(table, rejected, path)
-    except OSError as error:
-        return None, f"cannot write {path}: {error.strerror or error}"
-    return path, None
-
-
-def _summary(outcome: Outcome, written: Path | None, trouble: str | None) -> str:
-    """One line: placed orders (and their rows), duplicates, rejected rows, and where the rejected rows went."""
-    placed_rows = sum(len(candidate.rows) for candidate in outcome.placed)
-    kinds = []
-    if outcome.already_placed:
-        kinds.append(f"{count_of(len(outcome.already_placed), 'order')} already placed")
-    if outcome.repeated:
-        kinds.append(f"{count_of(len(outcome.repeated), 'repeated row')}")
-    duplicates = len(outcome.already_placed) + len(outcome.repeated)
-    which = f" ({', '.join(kinds)})" if kinds else ""
-    text = (
-        f"placed {count_of(len(outcome.placed), 'order')} ({count_of(placed_rows, 'row')}), "
-        f"{duplicates} duplicate{which}, {count_of(len(outcome.rejected), 'rejected row')}"
-    )
-    if outcome.not_placed:
-        text += (
-            f", {count_of(len(outcome.not_placed), 'order')} not placed ({outcome.not_placed[0][1]}): "
-            "run the import again to place them"
-        )
-    if written is not None:
-        text += f"; rejected rows written to {written}"
-    if trouble is not None:
-        text += f"; {trouble}"
-    return text
-
-
-def _row_lines(outcome: Outcome) -> list[str]:
-    """Each rejected or repeated row, in file order, as `row 7: Qty: must be a whole number, got 'two'`."""
-    lines = [(item.row, f"row {item.row}: {item.reason}") for item in outcome.rejected]
-    lines += [(item.row, f"row {item.row}: duplicate of row {item.duplicate_of}, skipped") for item in outcome.repeated]
-    return [text for _, text in sorted(lines, key=lambda line: line[0])]
-
-
-def _as_json(
-    table: intake.SourceTable,
-    channel: Channel,
-    layout: Layout,
-    outcome: Outcome,
-    written: Path | None,
-    summary: str,
-) -> dict[str, object]:
-    """`--json`: the same account of every row, for scripts."""
-    return {
-        "file": str(table.path),
-        "format": table.file_format.value,
-        "channel": channel.value,
-        "mapping": layout.value,
-        "placed": [{"order_id": item.order_id, "rows": list(item.rows)} for item in outcome.placed],
-        "already_placed": [{"order_id": item.order_id, "rows": list(item.rows)} for item in outcome.already_placed],
-        "repeated_rows": [{"row": item.row, "duplicate_of": item.duplicate_of} for item in outcome.repeated],
-        "rejected": [{"row": item.row, "order": item.order, "reason": item.reason} for item in outcome.rejected],
-        "not_placed": [
-            {"order_id": item.order_id, "rows": list(item.rows), "reason": reason}
-            for item, reason in outcome.not_placed
-        ],
-        "rejected_file": str(written) if written is not None else None,
-        "summary": summary,
-    }

@@ -1,129 +1,34 @@
-"""`oms report`: the numbers at a glance in the terminal, or as JSON, CSV or an Excel workbook."""
+"""The report as files to keep: every figure as CSV rows, and an Excel workbook.
+
+The same bytes go to `oms report --csv/--xlsx` and to the console's downloads.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated
 
-import typer
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.money import MINOR_UNITS, Money
-from domain.report import Period, Report, csv_rows, period_text, sections
-from settings import Settings
-from starter.commandline import AsJson, database, fail, moment_option, run
-from store.reports import build_report
+from domain.report import Report, csv_rows, period_text
 
 
-def report(
-    since: Annotated[
-        str | None,
-        typer.Option(help="Start of the period: a shop-local date or time, e.g. 2026-11-01. (default: the beginning)"),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="End of the period, exclusive: a shop-local date or time. (default: now)")
-    ] = None,
-    as_json: AsJson = False,
-    csv_file: Annotated[
-        Path | None, typer.Option("--csv", help="Also write every figure as CSV rows to this file.", metavar="FILE")
-    ] = None,
-    xlsx_file: Annotated[
-        Path | None, typer.Option("--xlsx", help="Also write the report as an Excel workbook.", metavar="FILE")
-    ] = None,
-) -> None:
-    """Orders per list and status, revenue per currency and in the base currency, sales per channel and payment
-    method, time per step, refunds and their SLA, satisfaction, sold-out and overstocked SKUs.
-
-    Orders and revenue: the orders placed in the period, as they stand now.
-
-    Refunds, feedback and step times: what was requested, given or finished in the period.
-    """
-    for option, path in (("--csv", csv_file), ("--xlsx", xlsx_file)):
-        if path is not None and not path.parent.is_dir():
-            fail(f"{option} {path}: the folder {path.parent} does not exist")
-
-    async def read(settings: Settings) -> Report:
-        zone = settings.calendar.zone
-        period = Period(
-            since=moment_option("--since", since, zone),
-            until=moment_option("--until", until, zone),
-            timezone=settings.timezone,
-        )
-        if period.since and period.until and period.since >= period.until:
-            fail(f"--until {until!r}: must be after --since {since!r}")
-        async with database(settings) as sessions:
-            return await report_of(sessions, settings, period)
-
-    result = run(read)
-    if csv_file is not None:
-        write_csv(result, csv_file)
-    if xlsx_file is not None:
-        write_xlsx(result, xlsx_file)
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-        return
-    show(result)
-    for path in (csv_file, xlsx_file):
-        if path is not None:
-            typer.echo(f"written to {path}", err=True)
+def report_csv(result: Report) -> bytes:
+    """Every figure as one CSV row (section, item, currency, figure, value), UTF-8."""
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(csv_rows(result))
+    return text.getvalue().encode("utf-8")
 
 
-async def report_of(sessions: async_sessionmaker[AsyncSession], settings: Settings, period: Period) -> Report:
-    """The report of `period` with the shop's rates and stock thresholds, as of now."""
-    return await build_report(
-        sessions,
-        period=period,
-        rates=settings.exchange_rates,
-        low_units=settings.low_stock_units,
-        overstock_units=settings.overstock_units,
-        now=datetime.now(UTC),
-    )
-
-
-def show(result: Report) -> None:
-    """The report as tables on the terminal."""
-    console = Console()
-    console.print(
-        f"[bold]Report {escape(period_text(result.period))}[/bold], amounts in {result.base_currency} unless named"
-    )
-    for section in sections(result):
-        table = Table(*section.headers, title=section.title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        for every in table.columns:
-            every.no_wrap = True
-        for column in range(1, len(section.headers)):
-            # Figures line up on the right; names and states read from the left.
-            if all(not row[column] or row[column][0].isdigit() or row[column][0] == "-" for row in section.rows):
-                table.columns[column].justify = "right"
-        for row in section.rows:
-            table.add_row(*(escape(cell) for cell in row))
-        console.print(table)
-        if section.note:
-            console.print(f"[dim]{escape(section.note)}[/dim]")
-
-
-def write_csv(result: Report, path: Path) -> None:
-    """Every figure as one CSV row: section, item, currency, figure, value."""
-    try:
-        with path.open("w", newline="", encoding="utf-8") as file:
-            csv.writer(file).writerows(csv_rows(result))
-    except OSError as error:
-        fail(f"--csv {path}: {error.strerror or error}")
-
-
-def write_xlsx(result: Report, path: Path) -> None:
-    """The report as a workbook: a sheet per table, amounts as numbers in each currency's precision."""
+def report_xlsx(result: Report) -> bytes:
+    """The report as an Excel workbook: a sheet per table, amounts as numbers in each currency's precision."""
     book = Workbook()
     summary = book.active
     assert summary is not None
@@ -222,10 +127,9 @@ def write_xlsx(result: Report, path: Path) -> None:
         + [(item.sku, item.name, item.warehouse, item.available, "low") for item in stock.low]
         + [(item.sku, item.name, item.warehouse, item.available, "overstocked") for item in stock.overstocked],
     )
-    try:
-        book.save(path)
-    except OSError as error:
-        fail(f"--xlsx {path}: {error.strerror or error}")
+    file = io.BytesIO()
+    book.save(file)
+    return file.getvalue()
 
 
 Cell = str | int | float | Decimal | datetime | Money | None

@@ -15,15 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 
+from activities.mail_relay import run_mail_relay
 from domain.order import FulfilmentMode
 from settings import Settings
 from starter.mail_sink import MailSink
 from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
+from starter.web import app as console
 from store import migrate
 from store.catalogue import seed_demo_catalogue
 from store.db import create_engine, session_factory
+from store.operators import ensure_demo_operator
 from worker import (
     TemporalUnreachable,
+    apply_new_order_email_setting,
     build_warehouse_worker,
     build_worker,
     connect,
@@ -41,6 +45,9 @@ MANUAL_DEMO_EXAMPLES = frozenset({"marketplace-paypal.json", "web-kwd.json"})
 
 # Demo orders are the examples under this prefix, so placing an example by hand is never refused as a duplicate.
 DEMO_PREFIX = "demo-"
+
+# The operator a fresh state gets, so the console can be opened at once; its password is printed once.
+DEMO_OPERATOR = "operator@demo-shop.example"
 
 # A cold dev server on a slow laptop takes a few seconds to create its SQLite schema; give it ample room.
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -195,6 +202,7 @@ def refuse_taken_ports(settings: Settings) -> None:
         ("Temporal gRPC", settings.temporal_host, settings.temporal_port, "OMS_TEMPORAL_ADDRESS"),
         ("Temporal UI", settings.temporal_host, settings.temporal_ui_port, "OMS_TEMPORAL_UI_PORT"),
         ("SMTP sink", settings.smtp_host, settings.smtp_port, "OMS_SMTP_PORT"),
+        ("operator console", settings.web_host, settings.web_port, "OMS_WEB_PORT"),
     )
     for purpose, host, port, variable in wanted:
         with socket.socket() as probe:
@@ -225,11 +233,12 @@ async def place_demo_orders(client: Client, settings: Settings, sessions: async_
     return placed
 
 
-def banner(settings: Settings, paths: StackPaths, demo_orders: int) -> str:
+def banner(settings: Settings, paths: StackPaths, demo_orders: int, demo_password: str | None = None) -> str:
     """What is running where, and what to try next."""
     host = settings.temporal_host
     lines = [
         "oms is up. Ctrl-C stops everything; state stays in " + str(paths.var),
+        f"  Console         http://{settings.web_host}:{settings.web_port}",
         f"  Temporal UI     http://{host}:{settings.temporal_ui_port}",
         f"  Temporal gRPC   {settings.temporal_address}  namespace {settings.temporal_namespace}, "
         f"task queue {settings.task_queue}",
@@ -239,6 +248,12 @@ def banner(settings: Settings, paths: StackPaths, demo_orders: int) -> str:
     ]
     if demo_orders:
         lines.append(f"  Demo orders     {demo_orders} placed (ids start with e.g. web-{DEMO_PREFIX})")
+    if demo_password is not None:
+        lines += [
+            f"  Console login   {DEMO_OPERATOR}  password {demo_password}",
+            "                  (shown this once and stored only as a hash; add your own operators with",
+            "                  `oms operator add EMAIL`, and `oms operator disable` this one)",
+        ]
     lines += [
         "",
         "Try, in another terminal:",
@@ -270,6 +285,7 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
             sessions = session_factory(engine)
             if settings.demo_data:
                 await seed_demo_catalogue(sessions, warehouse=settings.warehouse)
+            demo_password = await ensure_demo_operator(sessions, DEMO_OPERATOR) if settings.demo_data else None
             await server.start()
             client = await server.wait_ready(stop)
             if client is None:
@@ -281,10 +297,15 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
             at_the_warehouse = build_warehouse_worker(client, settings, sessions)
             if at_the_warehouse is not None:
                 workers.append(at_the_warehouse)
-            serving = asyncio.gather(*(run_until(worker, stop) for worker in workers))
+            serving = asyncio.gather(
+                *(run_until(worker, stop) for worker in workers),
+                run_mail_relay(sessions, settings, stop),
+                console.serve(settings, stop),
+            )
             try:
+                await apply_new_order_email_setting(client, settings)
                 placed = await place_demo_orders(client, settings, sessions) if fresh and settings.demo_data else 0
-                print(banner(settings, paths, placed), flush=True)
+                print(banner(settings, paths, placed, demo_password), flush=True)
             except BaseException:
                 stop.set()
                 raise

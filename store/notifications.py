@@ -1,14 +1,18 @@
-"""The email outbox: one row per order and kind, pending until the SMTP server has accepted the message."""
+"""The email outbox (each email pending until the SMTP server has accepted it) and the orders a digest lists."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
-from store.schema import Notification
+from store.schema import Notification, OrderRecord
 
 PENDING = "pending"
 SENT = "sent"
@@ -41,13 +45,17 @@ async def enqueue(sessions: async_sessionmaker[AsyncSession], notification: Noti
         return queued
 
 
-async def mark_sent(session: AsyncSession, idempotency_key: str, at: datetime) -> None:
-    """Mark the email sent inside the caller's transaction, which commits once the SMTP server has it."""
-    await session.execute(
+async def mark_sent(session: AsyncSession, idempotency_key: str, at: datetime) -> bool:
+    """Mark the email sent inside the caller's transaction, which commits once the SMTP server has it.
+
+    False when it is not pending (anymore): another sender, waiting on the same row lock, got there first.
+    """
+    result = await session.execute(
         update(Notification)
         .where(Notification.idempotency_key == idempotency_key, Notification.status == PENDING)
         .values(status=SENT, sent_at=at)
     )
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 async def sent_for_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> list[Notification]:
@@ -59,3 +67,54 @@ async def sent_for_order(sessions: async_sessionmaker[AsyncSession], order_id: s
             .order_by(Notification.id)
         )
         return list(rows)
+
+
+async def pending(
+    sessions: async_sessionmaker[AsyncSession], kinds: Collection[str], limit: int = 100
+) -> list[Notification]:
+    """Emails of these kinds still waiting for the SMTP server, oldest first."""
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(Notification)
+            .where(Notification.status == PENDING, Notification.kind.in_(kinds))
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+
+@dataclass(frozen=True)
+class PlacedOrders:
+    """The orders placed in a period, as a new-order digest shows them: the first few, and the sums of them all."""
+
+    first: list[OrderRecord]
+    # currency -> (orders, their totals in minor units)
+    per_currency: dict[str, tuple[int, int]]
+
+    @property
+    def count(self) -> int:
+        """How many orders were placed in the period, listed or not."""
+        return sum(orders for orders, _ in self.per_currency.values())
+
+
+async def placed_between(
+    sessions: async_sessionmaker[AsyncSession], start: datetime, end: datetime, limit: int
+) -> PlacedOrders:
+    """The orders placed from `start` until before `end`: the first `limit` of them (without their view), and sums."""
+    placed = (OrderRecord.placed_at >= start, OrderRecord.placed_at < end)
+    async with sessions() as session:
+        sums = await session.execute(
+            select(OrderRecord.currency, func.count(), func.sum(OrderRecord.total_minor))
+            .where(*placed)
+            .group_by(OrderRecord.currency)
+            .order_by(OrderRecord.currency)
+        )
+        per_currency = {currency: (int(orders), int(total or 0)) for currency, orders, total in sums}
+        rows = await session.scalars(
+            select(OrderRecord)
+            .where(*placed)
+            .options(defer(OrderRecord.view_json, raiseload=True))
+            .order_by(OrderRecord.placed_at, OrderRecord.order_id)
+            .limit(limit)
+        )
+        return PlacedOrders(first=list(rows), per_currency=per_currency)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.status import OperatorList
 from domain.view import OrderView
+from store.changes import OrderChange, announce
 from store.schema import FeedbackRecord, OrderRecord, OrderStatusChange
 
 
@@ -80,16 +81,18 @@ async def list_orders(
     operator_list: str | None = None,
     status: str | None = None,
     limit: int = 50,
+    offset: int = 0,
     where: OrderFilter | None = None,
 ) -> list[OrderRecord]:
-    """Orders newest first, optionally of one operator list (pending, completed, cancelled) or status."""
+    """Orders newest first, optionally of one operator list (pending, completed, cancelled) or status; `offset`
+    skips that many of the newest, for paging."""
     wanted = where or OrderFilter()
     if operator_list is not None:
         wanted = replace(wanted, operator_list=operator_list)
     if status is not None:
         wanted = replace(wanted, status=status)
     newest_first = (OrderRecord.placed_at.desc(), OrderRecord.order_id.desc())
-    query = select(OrderRecord).where(*wanted.conditions()).order_by(*newest_first).limit(limit)
+    query = select(OrderRecord).where(*wanted.conditions()).order_by(*newest_first).limit(limit).offset(offset)
     async with sessions() as session:
         return list(await session.scalars(query))
 
@@ -173,16 +176,22 @@ async def _write_if_newer(sessions: async_sessionmaker[AsyncSession], view: Orde
 
 
 async def _add_status_changes(session: AsyncSession, view: OrderView) -> None:
-    """Append the status changes of the timeline that are not stored yet; the timeline only ever grows."""
+    """Append the status changes of the timeline that are not stored yet, and announce them to live pages.
+
+    The timeline only ever grows. The announcement commits with the rows, so no page hears of a change that
+    was rolled back.
+    """
     changes = [(entry.status.value, entry.at) for entry in view.timeline if entry.status is not None]
     stored = await session.scalar(
         select(func.count()).select_from(OrderStatusChange).where(OrderStatusChange.order_id == view.order_id)
     )
-    session.add_all(
+    added = [
         OrderStatusChange(order_id=view.order_id, seq=seq, status=status, at=at)
         for seq, (status, at) in enumerate(changes)
         if seq >= (stored or 0)
-    )
+    ]
+    session.add_all(added)
+    await announce(session, [OrderChange.entered(row.order_id, row.seq, row.status, row.at) for row in added])
 
 
 def _columns(view: OrderView) -> dict[str, Any]:

@@ -28,47 +28,16 @@ async def build_report(
     now: datetime,
 ) -> Report:
     """The report of `period` as the database holds it at `now`."""
-    placed = _within(OrderRecord.placed_at, period)
+    placed = within(OrderRecord.placed_at, period)
     async with sessions() as session:
-        sales = [
-            SalesRow(status, channel, method, currency, int(orders), int(total or 0))
-            for status, channel, method, currency, orders, total in await session.execute(
-                select(
-                    OrderRecord.status,
-                    OrderRecord.channel,
-                    OrderRecord.payment_method,
-                    OrderRecord.currency,
-                    func.count(),
-                    func.sum(OrderRecord.total_minor),
-                )
-                .where(*placed)
-                .group_by(OrderRecord.status, OrderRecord.channel, OrderRecord.payment_method, OrderRecord.currency)
-            )
-        ]
-        refunded = [
-            RefundedRow(channel, method, currency, int(amount or 0))
-            for channel, method, currency, amount in await session.execute(
-                select(
-                    OrderRecord.channel,
-                    OrderRecord.payment_method,
-                    RefundRecord.currency,
-                    func.sum(RefundRecord.amount_minor),
-                )
-                .join(OrderRecord, OrderRecord.order_id == RefundRecord.order_id)
-                .where(
-                    *placed,
-                    RefundRecord.kind == RefundKind.REFUND.value,
-                    OrderRecord.status.not_in(figures.NOT_SALES),
-                )
-                .group_by(OrderRecord.channel, OrderRecord.payment_method, RefundRecord.currency)
-            )
-        ]
+        sales = await sales_rows(session, placed)
+        refunded = await refunded_rows(session, placed)
         refund_figures = await _refunds(session, period, rates, now)
         ratings = {
             int(rating): int(count)
             for rating, count in await session.execute(
                 select(FeedbackRecord.rating, func.count())
-                .where(*_within(FeedbackRecord.at, period))
+                .where(*within(FeedbackRecord.at, period))
                 .group_by(FeedbackRecord.rating)
             )
         }
@@ -106,12 +75,53 @@ async def build_report(
     )
 
 
+async def sales_rows(session: AsyncSession, placed: list[ColumnElement[bool]]) -> list[SalesRow]:
+    """Orders placed as `placed` says, summed per status, channel, payment method and currency."""
+    return [
+        SalesRow(status, channel, method, currency, int(orders), int(total or 0))
+        for status, channel, method, currency, orders, total in await session.execute(
+            select(
+                OrderRecord.status,
+                OrderRecord.channel,
+                OrderRecord.payment_method,
+                OrderRecord.currency,
+                func.count(),
+                func.sum(OrderRecord.total_minor),
+            )
+            .where(*placed)
+            .group_by(OrderRecord.status, OrderRecord.channel, OrderRecord.payment_method, OrderRecord.currency)
+        )
+    ]
+
+
+async def refunded_rows(session: AsyncSession, placed: list[ColumnElement[bool]]) -> list[RefundedRow]:
+    """Refunds of the sold orders placed as `placed` says, per channel, payment method and currency."""
+    return [
+        RefundedRow(channel, method, currency, int(amount or 0))
+        for channel, method, currency, amount in await session.execute(
+            select(
+                OrderRecord.channel,
+                OrderRecord.payment_method,
+                RefundRecord.currency,
+                func.sum(RefundRecord.amount_minor),
+            )
+            .join(OrderRecord, OrderRecord.order_id == RefundRecord.order_id)
+            .where(
+                *placed,
+                RefundRecord.kind == RefundKind.REFUND.value,
+                OrderRecord.status.not_in(figures.NOT_SALES),
+            )
+            .group_by(OrderRecord.channel, OrderRecord.payment_method, RefundRecord.currency)
+        )
+    ]
+
+
 async def _refunds(session: AsyncSession, period: Period, rates: ExchangeRates, now: datetime) -> figures.RefundFigures:
     """Refunds requested and finished in the period, and the ones open now."""
     requested = (
         await session.execute(
             select(RefundRecord.kind, RefundRecord.currency, func.count(), func.sum(RefundRecord.amount_minor))
-            .where(*_within(RefundRecord.requested_at, period))
+            .where(*within(RefundRecord.requested_at, period))
             .group_by(RefundRecord.kind, RefundRecord.currency)
         )
     ).all()
@@ -123,7 +133,7 @@ async def _refunds(session: AsyncSession, period: Period, rates: ExchangeRates, 
         bool(within): int(count)
         for within, count in await session.execute(
             select(RefundRecord.within_sla, func.count())
-            .where(RefundRecord.state == RefundState.FINISHED.value, *_within(RefundRecord.finished_at, period))
+            .where(RefundRecord.state == RefundState.FINISHED.value, *within(RefundRecord.finished_at, period))
             .group_by(RefundRecord.within_sla)
         )
     }
@@ -155,7 +165,7 @@ async def _refunds(session: AsyncSession, period: Period, rates: ExchangeRates, 
     )
 
 
-def _within(
+def within(
     column: QueryableAttribute[datetime] | QueryableAttribute[datetime | None], period: Period
 ) -> list[ColumnElement[bool]]:
     """The period as conditions on a timestamp column: since inclusive, until exclusive."""

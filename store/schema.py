@@ -191,7 +191,7 @@ class WarehouseTaskRecord(Base):
     status: Mapped[str] = mapped_column(String(20))
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    done_by: Mapped[str | None] = mapped_column(String(100))
+    done_by: Mapped[str | None] = mapped_column(String(254))
 
 
 class Notification(Base):
@@ -251,7 +251,7 @@ class RefundRecord(Base):
     gateway_reference: Mapped[str | None] = mapped_column(String(100))
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     payout_reference: Mapped[str | None] = mapped_column(String(200))
-    paid_out_by: Mapped[str | None] = mapped_column(String(100))
+    paid_out_by: Mapped[str | None] = mapped_column(String(254))
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -276,5 +276,45 @@ class RefundPaymentRecord(Base):
     # The gateway's refund reference, or the payout's bank reference.
     reference: Mapped[str] = mapped_column(String(200))
     # Who paid it out by hand; not named `by`, an SQL keyword that every hand-written report would have to quote.
-    paid_by: Mapped[str | None] = mapped_column(String(100))
+    paid_by: Mapped[str | None] = mapped_column(String(254))
     paid_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OperatorRecord(Base):
+    """A person who may log in to the console: their email, what they may do, and only a hash of their password."""
+
+    __tablename__ = "operators"
+    __table_args__ = (CheckConstraint("role IN ('operator', 'viewer')", name="operator_role_known"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Normalised (stripped, lower case) so one person cannot have two accounts by spelling.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Argon2id in its PHC string form, parameters included, so old hashes still verify after a change.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ConsoleSessionRecord(Base):
+    """A console login; keyed by the SHA-256 of its token, so a leaked table hands out no live session."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LoginFailureRecord(Base):
+    """Consecutive failed logins for one email, known or not, which the next attempt's delay grows with."""
+
+    __tablename__ = "login_failures"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime())

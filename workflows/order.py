@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.commands import (
         Command,
         CommandAccepted,
+        CommandPayload,
         Complete,
         DeliveryEvent,
         Feedback,
@@ -579,26 +580,26 @@ class OrderWorkflow:
     # One decision per command, shared by its Signal (rejections go to the timeline) and its Update (rejections
     # go back to the caller and leave no trace in history).
 
-    def _signalled(self, command: Command, payload: BaseModel) -> None:
+    def _signalled(self, command: Command, payload: CommandPayload) -> None:
         reason = self._refusal(command, payload)
         if reason is not None:
-            self._note(f"{command.value} rejected", reason, rejected=True)
+            self._note(f"{command.value} rejected", reason, rejected=True, by=payload.by)
             return
         self._apply(command, payload)
 
-    def _validate(self, command: Command, payload: BaseModel) -> None:
+    def _validate(self, command: Command, payload: CommandPayload) -> None:
         reason = self._refusal(command, payload)
         if reason is not None:
             raise CommandRefused(f"{command.value} refused for order {self._view.order_id}: {reason}")
 
-    def _accept(self, command: Command, payload: BaseModel) -> CommandAccepted:
+    def _accept(self, command: Command, payload: CommandPayload) -> CommandAccepted:
         message = self._apply(command, payload)
         started = self._view.refunds[-1] if command in (Command.REFUND, Command.CANCEL) else None
         return CommandAccepted(
             order_id=self._view.order_id, command=command, status=self._view.status, message=message, refund=started
         )
 
-    def _refusal(self, command: Command, payload: BaseModel) -> str | None:
+    def _refusal(self, command: Command, payload: CommandPayload) -> str | None:
         status = self._view.status
         manual = self._policy.mode is FulfilmentMode.MANUAL
         if command is Command.REFUND_PAID_OUT:
@@ -646,27 +647,38 @@ class OrderWorkflow:
             return None if status is S.BACKORDERED else f"the order is {status.value}, not backordered"
         return f"unknown command {command.value}"
 
-    def _apply(self, command: Command, payload: BaseModel) -> str:
+    def _apply(self, command: Command, payload: CommandPayload) -> str:
+        """Take an accepted command in and note it in the timeline, in the name of whoever gave it.
+
+        The note is written now, when the command is given, not when the order acts on it: the order's own entries
+        (status moves, `pick done`) may come later or, when a cancellation overtakes them, never.
+        """
         if isinstance(payload, PaymentReceived):
             self._payment_received = payload
+            self._note("payment confirmed", payload.reference, by=payload.by)
             return "payment confirmed; the order moves on to stock reservation"
         if isinstance(payload, Picked):
             self._picked = payload
+            self._note("picking confirmed", by=payload.by)
             return "picking confirmed; packing comes next"
         if isinstance(payload, Packed):
             self._packed = payload
+            self._note("packing confirmed", by=payload.by)
             return "packing confirmed; ship it with `oms order ship`"
         if isinstance(payload, Shipped):
             self._shipped = payload
+            self._note("shipping confirmed", f"{payload.carrier} {payload.tracking}", by=payload.by)
             return f"shipped with {payload.carrier} under {payload.tracking}"
         if isinstance(payload, Complete):
             self._complete = payload
+            self._note("fulfilled outside the system", payload.note, by=payload.by)
             return "the order is being completed"
         if isinstance(payload, Feedback):
             self._feedback = payload
+            self._note("feedback given", f"{payload.rating}/5", by=payload.by)
             return f"feedback {payload.rating}/5 recorded"
         if isinstance(payload, DeliveryEvent):
-            self._note(f"carrier: {payload.event}", payload.detail)
+            self._note(f"carrier: {payload.event}", payload.detail, by=payload.by)
             if self._view.shipment is not None:
                 self._view.shipment.last_event = payload.event
             if payload.event == "delivered":
@@ -675,6 +687,7 @@ class OrderWorkflow:
             return f"carrier event {payload.event} recorded"
         if isinstance(payload, StockArrived):
             self._stock_arrived = True
+            self._note("stock arrived", payload.sku, by=payload.by)
             return "the order will try to reserve its stock again"
         if isinstance(payload, Refund):
             refund = self._accept_refund(payload)
@@ -692,6 +705,9 @@ class OrderWorkflow:
             )
         if isinstance(payload, RefundPaidOut):
             self._payouts.append(payload)
+            waiting = next(refund for refund in self._view.refunds if refund.is_open and refund.needs_payout)
+            reference = f", reference {payload.reference}" if payload.reference else ""
+            self._note("refund paid out", f"{waiting.refund_id}{reference}", by=payload.by)
             return "payout recorded; the refund finishes now"
         raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
 
@@ -748,7 +764,7 @@ class OrderWorkflow:
 
     def _accept_refund(self, request: Refund) -> RefundView:
         plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
-        refund = self._new_refund(RefundKind.REFUND, request.reason, plan.lines, plan.shipping, plan.amount)
+        refund = self._new_refund(RefundKind.REFUND, request, plan.lines, plan.shipping, plan.amount)
         if plan.covers_everything:
             self._ending = refund
         return refund
@@ -762,12 +778,12 @@ class OrderWorkflow:
         ]
         shipping = self._order.shipping if taken is not None else Money.zero(currency)
         amount = taken if taken is not None else Money.zero(currency)
-        refund = self._new_refund(RefundKind.CANCELLATION, request.reason, lines, shipping, amount)
+        refund = self._new_refund(RefundKind.CANCELLATION, request, lines, shipping, amount)
         self._ending = refund
         return refund
 
     def _new_refund(
-        self, kind: RefundKind, reason: str, lines: list[RefundLine], shipping: Money, amount: Money
+        self, kind: RefundKind, request: Refund | Cancel, lines: list[RefundLine], shipping: Money, amount: Money
     ) -> RefundView:
         now = workflow.now()
         number = len(self._view.refunds) + 1
@@ -775,7 +791,7 @@ class OrderWorkflow:
         refund = RefundView(
             refund_id=refund_id,
             kind=kind,
-            reason=reason,
+            reason=request.reason,
             lines=lines,
             shipping=shipping,
             amount=amount,
@@ -786,7 +802,7 @@ class OrderWorkflow:
         )
         self._view.refunds.append(refund)
         self._refunds_to_start.append(refund)
-        self._note(f"{kind.value} requested", f"{refund_id}: {reason}")
+        self._note(f"{kind.value} requested", f"{refund_id}: {request.reason}", by=request.by)
         return refund
 
     def _refund_window_closes(self) -> datetime | None:
@@ -889,9 +905,12 @@ class OrderWorkflow:
         *,
         status: OrderStatus | None = None,
         rejected: bool = False,
+        by: str | None = None,
     ) -> None:
         now = workflow.now()
-        self._view.timeline.append(TimelineEntry(at=now, event=event, detail=detail, status=status, rejected=rejected))
+        self._view.timeline.append(
+            TimelineEntry(at=now, event=event, detail=detail, status=status, rejected=rejected, by=by)
+        )
         self._view.updated_at = now
 
     async def _project(self) -> None:

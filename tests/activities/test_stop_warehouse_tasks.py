@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities import api
-from activities.warehouse import WarehouseActivities
+from activities.warehouse import DONE_BY_LENGTH, WarehouseActivities
 from settings import Settings
 from store import warehouse
 
@@ -94,7 +94,7 @@ async def test_a_long_reason_is_cut_at_a_word_to_fit_the_column(
     assert record.done_by is not None
     whole = "refund: " + " ".join(["the parcel was lost"] * 20)
     kept = record.done_by.removesuffix("…")
-    assert len(record.done_by) <= 100
+    assert len(record.done_by) <= DONE_BY_LENGTH
     assert kept != record.done_by
     assert whole.startswith(kept)
     assert whole[len(kept)] == " "

@@ -52,7 +52,7 @@ PLACEMENT_GAP_SECONDS = 0.15
 # Generous: a retried email waits out its 20 s start-to-close timeout first.
 COMPLETION_TIMEOUT_SECONDS = 90
 # What a card order in auto mode emails before its follow-up (the survey is days away).
-EMAILS = (EmailKind.ORDER_CONFIRMATION, EmailKind.SHIPPED, EmailKind.COMPLETED)
+EMAILS = (EmailKind.ORDER_CONFIRMATION, EmailKind.SHIPPED, EmailKind.COMPLETED, EmailKind.NEW_ORDER)
 PRODUCTS = {"CRASH-MUG": ("Crash-tested mug", "14.90"), "CRASH-TEE": ("Crash-tested T-shirt", "24.00")}
 OPENING_STOCK = 100
 

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -25,19 +26,21 @@ from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
 from starter.placement import place_order
-from store import migrate
+from store import migrate, orders
 from store.catalogue import seed_demo_catalogue
 from store.db import create_engine, session_factory
 from tests.conftest import TEMPORAL_CLI, Mailbox, free_port
 from tests.sample_orders import CARD_DECLINES, an_order
 from worker import build_worker
-from workflows import search
+from workflows import new_order_digest, search
 from workflows.daily_report import SCHEDULE_ID, DailyReport, DailyReportWorkflow
+from workflows.new_order_digest import NewOrderDigest, NewOrderDigestWorkflow
 from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 SECOND_IN_DAYS = 1 / 86_400
 DAILY_REPORT = "daily_report"
+NEW_ORDER_DIGEST = "new_order_digest"
 
 Story = Callable[[Client, WorkflowHandle[OrderWorkflow, OrderView]], Awaitable[None]]
 
@@ -134,7 +137,7 @@ async def record(names: list[str]) -> None:
 
     An order's refund workflows are written beside it as `<story>.<refund id>.json`.
     """
-    known = [*STORIES, DAILY_REPORT]
+    known = [*STORIES, DAILY_REPORT, NEW_ORDER_DIGEST]
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise SystemExit(f"unknown stories: {', '.join(unknown)} (known: {', '.join(known)})")
@@ -195,6 +198,22 @@ async def record(names: list[str]) -> None:
                     history = await report.fetch_history()
                     (HISTORIES / f"{DAILY_REPORT}.json").write_text(history.to_json())
                     print(f"recorded {DAILY_REPORT}: {len(history.events)} events", file=sys.stderr)
+                if not names or NEW_ORDER_DIGEST in names:
+                    # One order placed now, then the Schedule's action started by hand for the hour it is in.
+                    order = an_order(external_id="REC-DIGEST")
+                    await place_order(env.client, settings, sessions, order, FulfilmentMode.AUTO)
+                    while await orders.stored_version(sessions, order.order_id) is None:
+                        await asyncio.sleep(0.1)
+                    digest = await env.client.start_workflow(
+                        NewOrderDigestWorkflow.run,
+                        NewOrderDigest(timezone=settings.timezone, hour=datetime.now(UTC)),
+                        id=f"{new_order_digest.SCHEDULE_ID}-recorded",
+                        task_queue=settings.task_queue,
+                    )
+                    await digest.result()
+                    history = await digest.fetch_history()
+                    (HISTORIES / f"{NEW_ORDER_DIGEST}.json").write_text(history.to_json())
+                    print(f"recorded {NEW_ORDER_DIGEST}: {len(history.events)} events", file=sys.stderr)
         finally:
             await engine.dispose()
             mail.stop()

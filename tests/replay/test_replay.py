@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.daily_report import DailyReportWorkflow
+from workflows.new_order_digest import NewOrderDigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.refund import RefundWorkflow
 
@@ -27,6 +28,7 @@ def test_histories_of_the_main_paths_are_stored() -> None:
         "cancelled_order",
         "bank_transfer_refund.refund-1",
         "daily_report",
+        "new_order_digest",
     } <= names
 
 
@@ -34,7 +36,8 @@ def test_histories_of_the_main_paths_are_stored() -> None:
 async def test_stored_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(
-        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow], data_converter=pydantic_data_converter
+        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
+        data_converter=pydantic_data_converter,
     )
 
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import POSTGRESQL, SQLITE
 
-ON_BOTH_DATABASES = frozenset({"test_report", "test_order_list"})
+ON_BOTH_DATABASES = frozenset({"test_report", "test_order_list", "test_operators", "test_changes"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,0 +1,122 @@
+"""The mail relay: sends the outbox's queued emails that no activity sends, retrying while the SMTP server is down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from email.message import EmailMessage
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from activities import api
+from activities.notifications import SMTP_UNAVAILABLE, compose, deliver
+from domain.view import OrderView
+from settings import Settings
+from store import notifications, orders
+from store.schema import Notification
+
+# Only what the projection queues: customer emails belong to the send_email activity, which sends its own.
+RELAY_KINDS = frozenset({api.EmailKind.NEW_ORDER.value})
+EVERY_SECONDS = 1.0
+# Waits double after each failed attempt up to this, so a mail server that is down for hours gets a line a minute.
+LONGEST_WAIT_SECONDS = 60.0
+BATCH = 100
+
+log = logging.getLogger("oms.mail_relay")
+
+
+class MailRelay:
+    """Sends what the outbox holds for it, round after round, waiting longer after every failure."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        every: float = EVERY_SECONDS,
+        longest_wait: float = LONGEST_WAIT_SECONDS,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.every = every
+        self.longest_wait = longest_wait
+        # Failures in a row of the SMTP server, and of single emails that the server is not to blame for.
+        self._server_failures = 0
+        self._email_failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send what is queued at once and then every `every` seconds, until `stop` is set."""
+        while not stop.is_set():
+            wait = self.every
+            try:
+                if await self.send_pending() == BATCH:
+                    wait = 0
+                self._server_failures = 0
+            except Exception as error:
+                # Whatever went wrong (SMTP, the database), the relay stays up and tries again later.
+                self._server_failures += 1
+                wait = self._backoff(self._server_failures)
+                log.warning("mail relay: %s; next attempt in %.0f s", _reason(error), wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    async def send_pending(self) -> int:
+        """One round: hand every due pending email to the SMTP server; how many it took.
+
+        An SMTP server that refuses one email ends the round (the rest would fail the same way) by raising; an
+        email that fails for a reason of its own waits on its own and does not hold up the others.
+        """
+        sent = 0
+        now = asyncio.get_running_loop().time()
+        for queued in await notifications.pending(self.sessions, RELAY_KINDS, BATCH):
+            key = queued.idempotency_key
+            if self._not_before.get(key, 0.0) > now:
+                continue
+            try:
+                message = await self._message(queued)
+                if message is not None and await deliver(self.sessions, self.settings, message, key):
+                    sent += 1
+            except ApplicationError as error:
+                if error.type == SMTP_UNAVAILABLE:
+                    raise
+                self._hold(key, error)
+            except Exception as error:
+                self._hold(key, error)
+            else:
+                self._email_failures.pop(key, None)
+                self._not_before.pop(key, None)
+        return sent
+
+    async def _message(self, queued: Notification) -> EmailMessage | None:
+        """The queued email, rebuilt as it was queued; None while the order it is about is not in the read model."""
+        record = await orders.get_order(self.sessions, queued.order_id)
+        if record is None:
+            # The projection queues the email just before it writes the order; the next round finds it.
+            return None
+        view = OrderView.model_validate_json(record.view_json)
+        return compose(api.EmailKind(queued.kind), view, self.settings)
+
+    def _hold(self, key: str, error: Exception) -> None:
+        failures = self._email_failures.get(key, 0) + 1
+        wait = self._backoff(failures)
+        self._email_failures[key] = failures
+        self._not_before[key] = asyncio.get_running_loop().time() + wait
+        log.warning("mail relay: email %s failed: %s; next attempt in %.0f s", key, _reason(error), wait)
+
+    def _backoff(self, failures: int) -> float:
+        return float(min(self.every * 2**failures, self.longest_wait))
+
+
+async def run_mail_relay(sessions: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event) -> None:
+    """Send queued operator emails (new orders) every second until `stop` is set: for `oms up` and `oms worker`."""
+    await MailRelay(sessions, settings).run(stop)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ApplicationError):
+        # The relay says when it retries; the activity's wording of it would repeat that.
+        return error.message.removesuffix("; will retry")
+    return f"{type(error).__name__}: {error}"

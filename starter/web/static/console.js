@@ -1,0 +1,109 @@
+// The console's only script: CSRF header on htmx requests, dialogs, toasts, browser notifications and sound.
+// No inline scripts anywhere: the Content-Security-Policy allows only files served from /static.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : null;
+  }
+
+  // Every htmx request carries the session's synchronizer token.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = csrfToken();
+    if (token) { event.detail.headers["X-CSRF-Token"] = token; }
+  });
+
+  // A live refresh never replaces a panel while the operator is filling in one of its dialogs.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id === "order-panel" && elt.querySelector("dialog[open]")) { event.preventDefault(); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (!(target instanceof Element)) { return; }
+    var opener = target.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+      if (dialog && typeof dialog.showModal === "function") { dialog.showModal(); }
+      return;
+    }
+    var closer = target.closest("[data-close-dialog]");
+    if (closer) {
+      var open = closer.closest("dialog");
+      if (open) { open.close(); }
+      return;
+    }
+    var dismiss = target.closest(".toast .close");
+    if (dismiss) { dismiss.closest(".toast").remove(); }
+  });
+
+  // A dialog's form sent with htmx closes its dialog; the answer replaces the panel.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var dialog = event.detail.requestConfig && event.detail.requestConfig.elt &&
+      event.detail.requestConfig.elt.closest && event.detail.requestConfig.elt.closest("dialog");
+    if (dialog && dialog.open) { dialog.close(); }
+  });
+
+  // --- new-order notifications -------------------------------------------------------------------------------
+
+  var SOUND_KEY = "oms.sound";
+
+  function soundOn() { return window.localStorage.getItem(SOUND_KEY) === "on"; }
+
+  function chime() {
+    var AudioContext = window.AudioContext || window.webkitAudioContext;
+    if (!AudioContext) { return; }
+    var context = new AudioContext();
+    var oscillator = context.createOscillator();
+    var gain = context.createGain();
+    oscillator.type = "sine";
+    oscillator.frequency.value = 880;
+    gain.gain.setValueAtTime(0.15, context.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, context.currentTime + 0.4);
+    oscillator.connect(gain);
+    gain.connect(context.destination);
+    oscillator.start();
+    oscillator.stop(context.currentTime + 0.4);
+  }
+
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var message = event.detail;
+    if (!message) { return; }
+    if (message.type === "logged-out") { window.location.reload(); return; }
+    if (message.type !== "new-order") { return; }
+    var toasts = document.getElementById("toasts");
+    var toast = toasts ? toasts.querySelector(".toast") : null;
+    if (toast) {
+      window.setTimeout(function () { toast.remove(); }, 10000);
+      if ("Notification" in window && Notification.permission === "granted") {
+        var link = toast.querySelector("a");
+        var note = new Notification(toast.getAttribute("data-title"), { body: toast.getAttribute("data-body"), tag: toast.getAttribute("data-title") });
+        note.onclick = function () { window.focus(); if (link) { window.location.href = link.href; } };
+      }
+    }
+    if (soundOn()) { chime(); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var allow = document.getElementById("allow-notifications");
+    if (allow) {
+      if (!("Notification" in window)) { allow.hidden = true; }
+      else if (Notification.permission === "granted") { allow.textContent = "Notifications on"; allow.disabled = true; }
+      allow.addEventListener("click", function () {
+        Notification.requestPermission().then(function (permission) {
+          if (permission === "granted") { allow.textContent = "Notifications on"; allow.disabled = true; }
+        });
+      });
+    }
+    var sound = document.getElementById("sound-toggle");
+    if (sound) {
+      sound.checked = soundOn();
+      sound.addEventListener("change", function () {
+        window.localStorage.setItem(SOUND_KEY, sound.checked ? "on" : "off");
+        if (sound.checked) { chime(); }
+      });
+    }
+  });
+})();
