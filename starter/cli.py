@@ -505,7 +505,7 @@ def stock_receive(
     ] = None,
 ) -> None:
     """Book a stock receipt and tell every backordered order to try again."""
-    booked = in_shop(lambda shop: shop.receive_stock(sku, quantity, warehouse=warehouse, receipt=receipt))
+    booked = in_shop(lambda shop: shop.receive_stock(sku, quantity, warehouse=warehouse, receipt=receipt, by=CLI))
     level = booked.level
     typer.echo(
         f"received {quantity} x {level.sku} into {level.warehouse}: {level.available} available; "

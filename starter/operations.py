@@ -213,9 +213,16 @@ class Shop:
         return await catalogue.stock_levels(self.sessions)
 
     async def receive_stock(
-        self, sku: str, quantity: int, *, warehouse: str | None = None, receipt: str | None = None
+        self,
+        sku: str,
+        quantity: int,
+        *,
+        warehouse: str | None = None,
+        receipt: str | None = None,
+        by: str | None = None,
     ) -> StockReceipt:
-        """Book a stock receipt (a receipt id counts once) and tell every backordered order to try again."""
+        """Book a stock receipt (a receipt id counts once) and tell every backordered order to try again, in the
+        name of `by`."""
         sku = sku.strip().upper()
         if quantity < 1:
             raise InvalidInput("quantity", quantity, "must be at least 1")
@@ -237,7 +244,7 @@ class Shop:
             # A backordered order that closed since the read model was written has nothing left to resume.
             try:
                 await client.get_workflow_handle(workflow_id(record.order_id)).signal(
-                    Command.STOCK_ARRIVED.value, StockArrived(sku=sku)
+                    Command.STOCK_ARRIVED.value, StockArrived(sku=sku, by=by)
                 )
             except RPCError as error:
                 if error.status is not RPCStatusCode.NOT_FOUND:

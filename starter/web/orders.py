@@ -169,6 +169,7 @@ async def _order(
         message=message,
         refusal=refusal,
         live_key=view.order_id.encode().hex(),
+        sla_days=console.settings.refund_sla_business_days,
     )
 
 

@@ -90,7 +90,8 @@ async def current_session(request: Request) -> ConsoleSession:
         now(),
         idle=timedelta(minutes=settings.web_session_idle_minutes),
         lifetime=timedelta(hours=settings.web_session_max_hours),
-        touch=request.headers.get(BACKGROUND_HEADER) != "1",
+        # The live stream (and its reconnects) is the page's own doing, not the operator's.
+        touch=request.headers.get(BACKGROUND_HEADER) != "1" and request.url.path != "/events",
     )
     if found is None:
         raise LoginNeeded

@@ -106,7 +106,9 @@ async def receive_stock(request: Request, session: Session) -> Response:
         return await _stock(request, session, problem=f"quantity {quantity_text!r}: a whole number from 1 to 1000000")
     receipt = str(form.get("receipt") or "").strip() or None
     try:
-        booked = await console.shop.receive_stock(sku, int(quantity_text), warehouse=None, receipt=receipt)
+        booked = await console.shop.receive_stock(
+            sku, int(quantity_text), warehouse=None, receipt=receipt, by=session.operator.email
+        )
     except OperationFailed as error:
         return await _stock(request, session, problem=str(error))
     return await _stock(

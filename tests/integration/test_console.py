@@ -179,7 +179,8 @@ async def test_receiving_stock_resumes_a_backordered_order(operator: ConsoleClie
     response = await operator.post("/stock/receive", {"sku": "COFFEE-1KG", "quantity": "5"})
     assert response.status_code == 200
     assert "received 5 x COFFEE-1KG: 5 available; 1 backordered order(s) told to try again" in response.text
-    await shop.wait_for(order_id, OrderStatus.COMPLETED)
+    view = await shop.wait_for(order_id, OrderStatus.COMPLETED)
+    assert any(entry.event == "stock arrived" and entry.by == OPERATOR for entry in view.timeline)
     levels = {level.sku: level for level in await catalogue.stock_levels(shop.sessions)}
     assert levels["COFFEE-1KG"].available == 4
 

@@ -6,11 +6,13 @@ import pytest
 
 from tests.conftest import POSTGRESQL, SQLITE
 
-ON_BOTH_DATABASES = frozenset({"test_report", "test_order_list", "test_operators", "test_changes"})
+ON_BOTH_DATABASES = frozenset({"test_report", "test_order_list", "test_operators", "test_changes", "test_glance"})
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run the list and report figures on both databases, each test on a fresh one."""
+    """Run the named modules on both databases, each test on a fresh one; `@pytest.mark.database(name)` picks one
+    for a test about that database's own mechanism."""
     module = metafunc.module.__name__.rpartition(".")[2]
     if module in ON_BOTH_DATABASES and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", [SQLITE, POSTGRESQL], indirect=True)
+        only = metafunc.definition.get_closest_marker("database")
+        metafunc.parametrize("backend", [only.args[0]] if only else [SQLITE, POSTGRESQL], indirect=True)

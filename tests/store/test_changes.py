@@ -69,12 +69,6 @@ async def rest_of(subscription: Subscription) -> list[FeedEvent]:
     return await asyncio.wait_for(drain(), GUARD_SECONDS)
 
 
-def only_on(wanted: str, backend: str) -> None:
-    """Skip a test that is about one database's mechanism."""
-    if backend != wanted:
-        pytest.skip(f"this is about {wanted}'s way of following changes")
-
-
 async def test_a_new_order_reaches_every_subscriber_as_new(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -212,10 +206,10 @@ async def test_the_feed_reads_on_an_engine_that_refuses_to_write(
     assert await orders.get_feedback(sessions, "web-1001") is None
 
 
+@pytest.mark.database(SQLITE)
 async def test_on_sqlite_a_writer_that_will_not_wait_commits_while_the_feed_is_reading(
     backend: str, settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    only_on(SQLITE, backend)
     outcomes: list[str] = []
 
     def write_while_the_poll_is_open(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -249,10 +243,10 @@ async def test_on_sqlite_a_writer_that_will_not_wait_commits_while_the_feed_is_r
     assert feedback.rating == 5
 
 
+@pytest.mark.database(POSTGRESQL)
 async def test_on_postgresql_a_lost_connection_is_restored_and_subscribers_are_told_they_may_have_missed_changes(
     backend: str, settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    only_on(POSTGRESQL, backend)
     async with (
         OrderChanges.watch(settings.oms_database_url) as changes,
         changes.subscribe() as subscription,
