@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint worker bench histories clean
+.PHONY: run test lint browser worker bench histories clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,7 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy domain workflows activities store starter gateways bench worker.py settings.py
 
-test: lint
+# The console's browser tests drive a real Chromium: find one, or install one (Debian's package as root, else
+# Playwright's), or stop here with one line naming what to install.
+browser: $(STAMP)
+	$(BIN)/python -m tests.browser.find_chromium
+
+test: lint browser
 	$(BIN)/pytest
 
 bench: $(STAMP)

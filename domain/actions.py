@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from domain.commands import Command
+from domain.commands import Command, Confirmation
 from domain.order import FulfilmentMode
 from domain.status import OrderStatus
 from domain.view import OrderView
@@ -128,17 +128,29 @@ def _unavailable(action: Action, view: OrderView, now: datetime) -> str | None:
     manual = view.mode is FulfilmentMode.MANUAL
     match action:
         case Action.PAY:
-            return None if status is S.AWAITING_PAYMENT else "only an order awaiting payment can be paid"
+            if status is not S.AWAITING_PAYMENT:
+                return "only an order awaiting payment can be paid"
+            return "payment is already confirmed" if _confirmed(view, Confirmation.PAYMENT) else None
         case Action.PICK | Action.PACK | Action.SHIP if not manual:
             return "auto mode: the warehouse system confirms this step"
         case Action.PICK:
-            return None if status is S.PICKING else "picking is confirmed while the order is picking"
-        case Action.PACK | Action.SHIP:
-            return None if status is S.PACKING else f"{action.label.lower()} is confirmed while the order is packing"
+            if status is not S.PICKING:
+                return "picking is confirmed while the order is picking"
+            return "picking is already confirmed" if _confirmed(view, Confirmation.PICKING) else None
+        case Action.PACK:
+            if status is not S.PACKING:
+                return "packing is confirmed while the order is packing"
+            return "packing is already confirmed" if _confirmed(view, Confirmation.PACKING) else None
+        case Action.SHIP:
+            if status is not S.PACKING or not _confirmed(view, Confirmation.PACKING):
+                return "the parcel is shipped once packing is confirmed"
+            return "shipping is already confirmed" if _confirmed(view, Confirmation.SHIPPING) else None
         case Action.DELIVER:
             return None if status is S.SHIPPED else "delivery is recorded while the order is shipped"
         case Action.COMPLETE:
-            return None if status in _IN_FULFILMENT else "only an order in fulfilment can be completed by hand"
+            if status not in _IN_FULFILMENT:
+                return "only an order in fulfilment can be completed by hand"
+            return "completion is under way" if _confirmed(view, Confirmation.COMPLETION) else None
         case Action.FEEDBACK:
             if status is not S.COMPLETED:
                 return "feedback is taken once the order is completed"
@@ -157,3 +169,13 @@ def _unavailable(action: Action, view: OrderView, now: datetime) -> str | None:
                 return "the refund window has closed"
             return None if refundable(view) else "everything has been refunded"
     return None
+
+
+def _confirmed(view: OrderView, confirmation: Confirmation) -> bool:
+    """A person confirmed this since the order entered its current status (the order acts on it shortly)."""
+    for entry in reversed(view.timeline):
+        if entry.event == confirmation.value and not entry.rejected:
+            return True
+        if entry.status is not None:
+            return False
+    return False

@@ -11,6 +11,16 @@ from domain.refund import Actor, Cancel, Refund, RefundPaidOut, RefundView
 from domain.status import OrderStatus
 
 
+class Confirmation(StrEnum):
+    """Timeline events of accepted operator commands that the order acts on later: what a person confirmed."""
+
+    PAYMENT = "payment confirmed"
+    PICKING = "picking confirmed"
+    PACKING = "packing confirmed"
+    SHIPPING = "shipping confirmed"
+    COMPLETION = "fulfilled outside the system"
+
+
 class Command(StrEnum):
     """Every command an order accepts; the value is the Signal's and the Update's name."""
 

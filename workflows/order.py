@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         CommandAccepted,
         CommandPayload,
         Complete,
+        Confirmation,
         DeliveryEvent,
         Feedback,
         Packed,
@@ -655,23 +656,23 @@ class OrderWorkflow:
         """
         if isinstance(payload, PaymentReceived):
             self._payment_received = payload
-            self._note("payment confirmed", payload.reference, by=payload.by)
+            self._note(Confirmation.PAYMENT.value, payload.reference, by=payload.by)
             return "payment confirmed; the order moves on to stock reservation"
         if isinstance(payload, Picked):
             self._picked = payload
-            self._note("picking confirmed", by=payload.by)
+            self._note(Confirmation.PICKING.value, by=payload.by)
             return "picking confirmed; packing comes next"
         if isinstance(payload, Packed):
             self._packed = payload
-            self._note("packing confirmed", by=payload.by)
-            return "packing confirmed; ship it with `oms order ship`"
+            self._note(Confirmation.PACKING.value, by=payload.by)
+            return "packing confirmed; the parcel can be shipped now"
         if isinstance(payload, Shipped):
             self._shipped = payload
-            self._note("shipping confirmed", f"{payload.carrier} {payload.tracking}", by=payload.by)
+            self._note(Confirmation.SHIPPING.value, f"{payload.carrier} {payload.tracking}", by=payload.by)
             return f"shipped with {payload.carrier} under {payload.tracking}"
         if isinstance(payload, Complete):
             self._complete = payload
-            self._note("fulfilled outside the system", payload.note, by=payload.by)
+            self._note(Confirmation.COMPLETION.value, payload.note, by=payload.by)
             return "the order is being completed"
         if isinstance(payload, Feedback):
             self._feedback = payload

@@ -55,6 +55,9 @@ def templates_for(settings: Settings) -> Jinja2Templates:
     def when(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
+    def to_the_second(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
     def deadline(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z") if moment else "-"
 
@@ -62,6 +65,7 @@ def templates_for(settings: Settings) -> Jinja2Templates:
         return Money.from_minor(amount, currency).format()
 
     environment.filters["when"] = when
+    environment.filters["to_the_second"] = to_the_second
     environment.filters["deadline"] = deadline
     environment.filters["minor"] = minor
     environment.filters["money"] = lambda money: money.format() if money is not None else "-"

@@ -31,14 +31,17 @@ PING_SECONDS = 15
 @router.get("/events")
 async def events(request: Request, session: Session) -> EventSourceResponse:
     """The page's live stream: `new-order` (a toast), `order-<hex id>` (that order changed), `orders-changed`,
-    `resync` (changes were missed: read everything again) and `logged-out`."""
+    `listening` (the stream is open: read everything once), `resync` (changes were missed: read everything again)
+    and `logged-out`."""
     console = console_of(request)
     return EventSourceResponse(_stream(request, console, session), ping=PING_SECONDS)
 
 
 async def _stream(request: Request, console: Console, session: ConsoleSession) -> AsyncIterator[ServerSentEvent]:
     async with console.changes.subscribe() as subscription:
-        # The page may have been rendered before this stream opened: one refresh closes that gap.
+        # The page may have been rendered before this stream opened (or reopened): one refresh of every part of it
+        # closes that gap. `listening` is for the order page, `orders-changed` for lists and the home page.
+        yield ServerSentEvent(event="listening", data="")
         yield ServerSentEvent(event="orders-changed", data="")
         checked = asyncio.get_running_loop().time()
         changes = aiter(subscription)

@@ -55,7 +55,16 @@ async def test_every_page_is_timed_as_often_as_asked(measured: tuple[Results, li
 
 async def test_every_live_page_hears_the_status_change_and_the_new_order(measured: tuple[Results, list[int]]) -> None:
     results, _ = measured
-    assert [(len(timings.ms), timings.wanted) for timings in results.live] == [(LIVE_PAGES, LIVE_PAGES)] * 2
+    assert [(len(timings.ms), timings.wanted) for timings in results.events] == [(LIVE_PAGES, LIVE_PAGES)] * 2
+
+
+async def test_every_live_page_gets_its_refresh(measured: tuple[Results, list[int]]) -> None:
+    results, _ = measured
+    assert [timings.name for timings in results.refreshes] == [
+        f"{LIVE_PAGES} pages refresh /glance at once",
+        f"{LIVE_PAGES} pages refresh /orders/table?list=pending at once",
+    ]
+    assert all(len(timings.ms) == LIVE_PAGES for timings in results.refreshes)
 
 
 async def test_the_report_gives_p50_p95_and_max_and_the_verdict_for_each_page(
@@ -67,3 +76,4 @@ async def test_the_report_gives_p50_p95_and_max_and_the_verdict_for_each_page(
         line = next(line for line in printed.splitlines() if timings.name in line)
         assert "p95 < 100 ms" in line
     assert printed.count(f"{LIVE_PAGES} of {LIVE_PAGES} arrived") == 2
+    assert printed.count(f"{LIVE_PAGES} of {LIVE_PAGES} answered") == 2

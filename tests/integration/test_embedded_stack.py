@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,6 +66,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         OMS_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
         OMS_TEMPORAL_UI_PORT=str(free_port()),
         OMS_SMTP_PORT=str(free_port()),
+        OMS_WEB_PORT=str(free_port()),
         OMS_PICK_SECONDS="0",
         OMS_PACK_SECONDS="0",
         OMS_CARRIER_TRANSIT_SECONDS="0",
@@ -116,6 +119,13 @@ def test_oms_up_runs_an_example_order_to_completed_and_sigint_stops_everything(
     print(
         f"\none auto-mode order from placement to completed on the embedded stack: {time.monotonic() - placed_at:.2f} s"
     )
+
+    # The console is served too, and a fresh state printed its demo operator's password once.
+    banner = (tmp_path / "oms-up.log").read_text()
+    assert f"Console         http://127.0.0.1:{stack_env['OMS_WEB_PORT']}" in banner
+    assert re.search(r"Console login   operator@demo-shop\.example  password \S{12,}", banner)
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack_env['OMS_WEB_PORT']}/login") as login_page:
+        assert login_page.status == 200
 
     children = descendants(stack.pid)
     assert children, "oms up should run the Temporal dev server as a child process"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.actions import Action, offers, refundable
+from domain.commands import Confirmation
 from domain.money import Money
 from domain.order import FulfilmentMode, PaymentMethod
 from domain.refund import RefundKind, RefundLine, RefundState, RefundView
 from domain.status import OrderStatus
-from domain.view import FollowUpView, OrderView
+from domain.view import FollowUpView, OrderView, TimelineEntry
 from tests.activities.fixtures_views import PLACED_AT, placed_order, shipped_with, view_of
 
 S = OrderStatus
@@ -62,10 +63,28 @@ def test_a_manual_order_being_picked_offers_picked_complete_cancel_and_refund() 
     assert available(view) == {Action.PICK, Action.COMPLETE, Action.CANCEL, Action.REFUND}
 
 
-def test_a_manual_order_being_packed_offers_packed_and_shipped() -> None:
+def test_a_manual_order_being_packed_offers_packed_and_ships_only_once_packing_is_confirmed() -> None:
     view = order_in(S.PACKING, mode=FulfilmentMode.MANUAL)
-    assert {Action.PACK, Action.SHIP} <= available(view)
-    assert Action.PICK not in available(view)
+    view.timeline = [TimelineEntry(at=NOW, event="packing", status=S.PACKING)]
+    assert Action.PACK in available(view)
+    assert why_not(view, Action.SHIP) == "the parcel is shipped once packing is confirmed"
+    view.timeline.append(TimelineEntry(at=NOW, event=Confirmation.PACKING.value, by="anna@shop.example"))
+    assert why_not(view, Action.PACK) == "packing is already confirmed"
+    assert Action.SHIP in available(view)
+
+
+def test_a_confirmation_from_an_earlier_status_does_not_count() -> None:
+    view = order_in(S.PICKING, mode=FulfilmentMode.MANUAL)
+    view.timeline = [
+        TimelineEntry(at=NOW, event="picking", status=S.PICKING),
+        TimelineEntry(at=NOW, event=Confirmation.PICKING.value, rejected=True),
+    ]
+    assert Action.PICK in available(view)
+    view.timeline.append(TimelineEntry(at=NOW, event=Confirmation.PICKING.value))
+    assert why_not(view, Action.PICK) == "picking is already confirmed"
+    view.timeline.append(TimelineEntry(at=NOW, event="packing", status=S.PACKING))
+    view.status = S.PACKING
+    assert Action.PACK in available(view)
 
 
 def test_warehouse_steps_of_an_auto_order_are_left_to_the_warehouse_system() -> None:
