@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.order_list
 	$(BIN)/python -m bench.fulfilment_run
 	$(BIN)/python -m bench.actions
+	$(BIN)/python -m bench.console
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record $(STORIES)

@@ -11,7 +11,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -37,13 +37,13 @@ FIRST_ORDER = datetime(2026, 1, 1, tzinfo=UTC)
 NAMES = ("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth")
 
 
-def a_row(number: int, rng: random.Random) -> dict[str, object]:
-    """One read-model row, placed a few minutes after the previous one."""
+def a_row(number: int, rng: random.Random, first: datetime = FIRST_ORDER) -> dict[str, object]:
+    """One read-model row, placed a few minutes after the previous one (the first at `first`)."""
     status = rng.choice(list(OrderStatus))
     channel = rng.choice(list(Channel))
     name = rng.choice(NAMES)
     order_id = f"{channel.value}-B{number}"
-    placed = FIRST_ORDER + timedelta(minutes=5 * number)
+    placed = first + timedelta(minutes=5 * number)
     return {
         "order_id": order_id,
         "workflow_id": f"order-{order_id}",
@@ -90,13 +90,20 @@ def status_changes(row: dict[str, object]) -> list[dict[str, object]]:
     return changes
 
 
+def batches(
+    rows: int, first: datetime = FIRST_ORDER
+) -> Iterator[tuple[list[dict[str, object]], list[dict[str, object]]]]:
+    """`rows` rows and their status changes, BATCH rows at a time; the same rows on every run."""
+    rng = random.Random(7)
+    for start in range(0, rows, BATCH):
+        batch = [a_row(number, rng, first) for number in range(start, min(start + BATCH, rows))]
+        yield batch, [change for row in batch for change in status_changes(row)]
+
+
 async def fill(sessions: async_sessionmaker[AsyncSession], rows: int) -> int:
     """Write the rows and their status changes; how many status changes."""
-    rng = random.Random(7)
     written = 0
-    for start in range(0, rows, BATCH):
-        batch = [a_row(number, rng) for number in range(start, min(start + BATCH, rows))]
-        changes = [change for row in batch for change in status_changes(row)]
+    for batch, changes in batches(rows):
         async with sessions.begin() as session:
             await session.execute(insert(OrderRecord), batch)
             await session.execute(insert(OrderStatusChange), changes)

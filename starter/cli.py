@@ -830,11 +830,18 @@ def _follow_up(view: OrderView) -> str:
 
 
 def _timeline(view: OrderView) -> Table:
-    table = Table("at", "event", "status", "detail", title="Timeline", title_justify="left")
+    table = Table("at", "event", "status", "detail", "by", title="Timeline", title_justify="left")
     table.columns[3].overflow = "fold"
+    table.columns[4].overflow = "fold"
     for entry in view.timeline:
         event = Text(entry.event, style="red" if entry.rejected else "")
-        table.add_row(_when(entry.at), event, entry.status.value if entry.status else "", Text(entry.detail or ""))
+        table.add_row(
+            _when(entry.at),
+            event,
+            entry.status.value if entry.status else "",
+            Text(entry.detail or ""),
+            Text(entry.by or ""),
+        )
     return table
 
 

@@ -25,7 +25,9 @@ from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
 
 # The suites that run on both databases: placement, operator commands and the follow-up, stock races, refunds.
-ON_BOTH_DATABASES = frozenset({"test_placement", "test_operator_commands", "test_stock_race", "test_refunds"})
+ON_BOTH_DATABASES = frozenset(
+    {"test_placement", "test_operator_commands", "test_stock_race", "test_refunds", "test_console"}
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -52,6 +52,8 @@ async def test_an_operator_refunds_one_line_with_oms_and_sees_the_deadline_at_on
     assert "23:59" in out
     view = await shop.wait_for(order_id, lambda view: bool(view.refunds) and not view.refunds[0].is_open)
     assert view.status is OrderStatus.COMPLETED
+    # The timeline says who asked for it: the command line.
+    assert [entry.by for entry in view.timeline if entry.event == "refund requested"] == ["oms cli"]
     child = await shop.client.get_workflow_handle(f"refund-{order_id}").describe()
     assert child.parent_id == f"order-{order_id}"
     assert child.status is WorkflowExecutionStatus.COMPLETED
@@ -59,6 +61,7 @@ async def test_an_operator_refunds_one_line_with_oms_and_sees_the_deadline_at_on
     assert code == 0
     assert f"Refund refund-{order_id}" in out
     assert "within SLA" in out
+    assert "oms cli" in out
 
 
 async def test_a_bank_transfer_refund_is_found_by_its_deadline_and_finished_by_refund_paid_out(shop: Shop) -> None:

@@ -121,7 +121,8 @@ async def test_logging_out_ends_the_session_on_the_server(operator: ConsoleClien
     response = await operator.post("/logout")
     assert response.status_code == 303
     # The old id, replayed by someone who kept it, no longer opens anything.
-    replayed = await operator.http.get("/", cookies={"oms_session": session_id})
+    operator.http.cookies.set("oms_session", session_id)
+    replayed = await operator.http.get("/")
     assert replayed.status_code == 303
     assert replayed.headers["location"].startswith("/login")
 
