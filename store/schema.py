@@ -111,6 +111,8 @@ class OrderRecord(Base):
         Index("ix_orders_list_placed", "list", "placed_at"),
         Index("ix_orders_status_placed", "status", "placed_at"),
         Index("ix_orders_channel_placed", "channel", "placed_at"),
+        # The console's home page counts manual orders waiting in picking and packing at every live refresh.
+        Index("ix_orders_mode_status", "mode", "status"),
     )
 
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)

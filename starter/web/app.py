@@ -48,14 +48,20 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with Shop.open(settings) as shop, OrderChanges.watch(settings.oms_database_url) as changes:
-            app.state.console = Console(
+            console = Console(
                 settings=settings,
                 shop=shop,
                 changes=changes,
                 templates=templates_for(settings),
                 cookies=Cookies(secure=settings.web_https),
             )
-            yield
+            app.state.console = console
+            following = asyncio.create_task(_follow(console), name="shared reads follow order changes")
+            try:
+                yield
+            finally:
+                following.cancel()
+                await asyncio.wait([following])
 
     app = FastAPI(title="oms console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     # Rejected rows of recent imports, kept for their download link (a few, newest last).
@@ -71,6 +77,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(LoginNeeded, _to_login)
     app.add_exception_handler(Forbidden, _forbidden)
     return app
+
+
+async def _follow(console: Console) -> None:
+    """Every change the live feed hears makes the shared reads read afresh."""
+    async with console.changes.subscribe() as subscription:
+        async for _ in subscription:
+            console.reads.changed()
 
 
 async def login_page(request: Request, next: str | None = None) -> Response:

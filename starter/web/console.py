@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from domain.money import Money
 from settings import Settings
 from starter.operations import Shop
 from starter.web.security import BACKGROUND_HEADER, CSRF_FIELD, CSRF_HEADER, Cookies
+from starter.web.shared_reads import SharedReads
 from store.changes import OrderChanges
 from store.operators import ConsoleSession, Role
 
@@ -33,6 +34,7 @@ class Console:
     changes: OrderChanges
     templates: Jinja2Templates
     cookies: Cookies
+    reads: SharedReads = field(default_factory=SharedReads)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

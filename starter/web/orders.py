@@ -64,7 +64,10 @@ async def _list(request: Request, session: ConsoleSession, template: str) -> Res
     except ValueError as error:
         problems.append(str(error))
     page = max(query.page, 1)
-    result = await console.shop.orders(wanted, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    result = await console.reads.read(
+        ("orders", wanted, page),
+        lambda: console.shop.orders(wanted, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE),
+    )
     pages = max(1, math.ceil(result.matching / PAGE_SIZE))
     return render(
         request,

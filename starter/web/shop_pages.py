@@ -20,7 +20,7 @@ from starter.import_command import ImportOutcome
 from starter.operations import OperationFailed
 from starter.web.console import console_of, render
 from starter.web.security import check_csrf, check_origin, current_session, now, require_operator
-from store.glance import glance
+from store.glance import Glance, glance
 from store.operators import ConsoleSession
 
 router = APIRouter()
@@ -47,17 +47,22 @@ async def glance_fragment(request: Request, session: Session) -> Response:
     return render(request, "glance.html", session, glance=await _glance(request))
 
 
-async def _glance(request: Request) -> object:
+async def _glance(request: Request) -> Glance:
+    """The home page's figures, read once for every page that asks after the same change."""
     console = console_of(request)
     settings = console.settings
-    return await glance(
-        console.sessions,
-        now=now(),
-        zone=settings.calendar.zone,
-        rates=settings.exchange_rates,
-        low_units=settings.low_stock_units,
-        overstock_units=settings.overstock_units,
-    )
+
+    async def read() -> Glance:
+        return await glance(
+            console.sessions,
+            now=now(),
+            zone=settings.calendar.zone,
+            rates=settings.exchange_rates,
+            low_units=settings.low_stock_units,
+            overstock_units=settings.overstock_units,
+        )
+
+    return await console.reads.read("glance", read)
 
 
 # --- stock and products -------------------------------------------------------------------------------------
@@ -111,6 +116,7 @@ async def receive_stock(request: Request, session: Session) -> Response:
         )
     except OperationFailed as error:
         return await _stock(request, session, problem=str(error))
+    console.reads.changed()
     return await _stock(
         request,
         session,
@@ -141,6 +147,7 @@ async def add_product(request: Request, session: Session) -> Response:
         )
     except OperationFailed as error:
         return await _stock(request, session, problem=str(error))
+    console.reads.changed()
     return await _stock(request, session, message=f"added {item.sku}: {item.name}, {item.price.format()}")
 
 

@@ -137,6 +137,10 @@ async def test_upgrading_from_the_first_revision_keeps_the_orders_and_fills_in_t
     assert now_stored == ["received", "paid", "picking"]
 
 
+# Indexes later revisions add to tables of the first release.
+INDEXES_ADDED_LATER = {"ix_orders_mode_status"}
+
+
 async def test_a_database_made_before_migrations_is_recognised_and_brought_up_to_date(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'oms.db'}")
     first_release = MetaData()
@@ -144,6 +148,8 @@ async def test_a_database_made_before_migrations_is_recognised_and_brought_up_to
     for table in Base.metadata.sorted_tables:
         if table.name not in {model.__tablename__ for model in added_later}:
             table.to_metadata(first_release)
+    orders = first_release.tables["orders"]
+    orders.indexes -= {index for index in orders.indexes if index.name in INDEXES_ADDED_LATER}
     async with engine.begin() as connection:
         await connection.run_sync(first_release.create_all)
 

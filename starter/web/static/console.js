@@ -46,6 +46,15 @@
     if (dialog && dialog.open) { dialog.close(); }
   });
 
+  // The stream's `logged-out` (logout elsewhere, expiry, a disabled operator) names no part of the page, so htmx
+  // raises no event for it: it is heard on the stream itself, and the page reloads to the login form. The same
+  // listener added again when the stream reopens is ignored by the browser.
+  function reloadToLogIn() { window.location.reload(); }
+  document.addEventListener("htmx:sseOpen", function (event) {
+    var source = event.detail && event.detail.source;
+    if (source) { source.addEventListener("logged-out", reloadToLogIn); }
+  });
+
   // --- new-order notifications -------------------------------------------------------------------------------
 
   var SOUND_KEY = "oms.sound";
@@ -71,7 +80,6 @@
   document.addEventListener("htmx:sseMessage", function (event) {
     var message = event.detail;
     if (!message) { return; }
-    if (message.type === "logged-out") { window.location.reload(); return; }
     if (message.type !== "new-order") { return; }
     var toasts = document.getElementById("toasts");
     var toast = toasts ? toasts.querySelector(".toast") : null;

@@ -1,6 +1,7 @@
 """Operators who log in to the console, their console sessions, and the failed logins that throttle guessing.
 
-Who-did-it columns widen to hold any operator's email (254 characters), which the console records as `by`.
+Who-did-it columns widen to hold any operator's email (254 characters), which the console records as `by`, and
+the orders get an index for the console's home page (manual orders waiting in picking and packing).
 
 Revision ID: 0003
 Revises: 0002
@@ -53,6 +54,7 @@ def upgrade() -> None:
         sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("email"),
     )
+    op.create_index("ix_orders_mode_status", "orders", ["mode", "status"], unique=False)
     for table, column in WHO_COLUMNS:
         # Batch mode: SQLite cannot alter a column's type in place, so the table is copied; PostgreSQL alters it.
         with op.batch_alter_table(table) as batch:
@@ -60,6 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_mode_status", table_name="orders")
     for table, column in WHO_COLUMNS:
         with op.batch_alter_table(table) as batch:
             batch.alter_column(column, existing_type=sa.String(length=254), type_=sa.String(length=100))
