@@ -61,10 +61,13 @@
 
   function soundOn() { return window.localStorage.getItem(SOUND_KEY) === "on"; }
 
+  // One audio context for the page's life: browsers limit how many a page may open.
+  var audio = null;
+
   function chime() {
     var AudioContext = window.AudioContext || window.webkitAudioContext;
     if (!AudioContext) { return; }
-    var context = new AudioContext();
+    var context = audio = audio || new AudioContext();
     var oscillator = context.createOscillator();
     var gain = context.createGain();
     oscillator.type = "sine";
