@@ -20,7 +20,6 @@ from domain.order import FulfilmentMode
 from settings import Settings
 from starter.mail_sink import MailSink
 from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
-from starter.web import app as console
 from store import migrate
 from store.catalogue import seed_demo_catalogue
 from store.db import create_engine, session_factory
@@ -233,6 +232,14 @@ async def place_demo_orders(client: Client, settings: Settings, sessions: async_
     return placed
 
 
+async def serve_console(settings: Settings, stop: asyncio.Event) -> None:
+    """The operator console, until `stop`."""
+    # Imported here: the web framework takes half a second to import, which every other `oms` command would pay.
+    from starter.web import app as console
+
+    await console.serve(settings, stop)
+
+
 def banner(settings: Settings, paths: StackPaths, demo_orders: int, demo_password: str | None = None) -> str:
     """What is running where, and what to try next."""
     host = settings.temporal_host
@@ -300,7 +307,7 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
             serving = asyncio.gather(
                 *(run_until(worker, stop) for worker in workers),
                 run_mail_relay(sessions, settings, stop),
-                console.serve(settings, stop),
+                serve_console(settings, stop),
             )
             try:
                 await apply_new_order_email_setting(client, settings)

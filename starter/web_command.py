@@ -7,7 +7,6 @@ import logging
 
 from settings import Settings
 from starter.commandline import run
-from starter.web import app as console
 from store import migrate
 from store.db import create_engine
 from worker import configure_logging, stop_on_signals
@@ -37,6 +36,9 @@ async def serve(settings: Settings) -> None:
     finally:
         await engine.dispose()
     stop = asyncio.Event()
+    # Imported here: the web framework takes half a second to import, which every other `oms` command would pay.
+    from starter.web import app as console
+
     log.info("operator console at http://%s:%d", settings.web_host, settings.web_port)
     with stop_on_signals(stop):
         await console.serve(settings, stop)

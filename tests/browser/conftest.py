@@ -27,16 +27,16 @@ def chromium() -> Chromium:
     pytest.fail(f"{problem} (or run `make browser`, which installs one)", pytrace=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ConsoleStack]:
-    """`oms up` for the module: free ports, a temporary var dir, demo data and the demo operator."""
+    """`oms up` for the browser tests: free ports, a temporary var dir, demo data and the demo operator."""
     async with ConsoleStack.running(tmp_path_factory.mktemp("oms-up")) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def browser(chromium: Chromium) -> AsyncIterator[Browser]:
-    """One headless Chromium for the module."""
+    """One headless Chromium for the browser tests."""
     async with async_playwright() as playwright:
         launched = await launch(playwright, chromium)
         try:
@@ -61,7 +61,7 @@ async def page(context: BrowserContext) -> Page:
     return await context.new_page()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def operator_login(browser: Browser, stack: ConsoleStack) -> StorageState:
     """The demo operator's session cookie, from logging in once through the form (a login costs a password hash)."""
     first = await open_context(browser, stack)

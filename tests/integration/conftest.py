@@ -31,10 +31,12 @@ ON_BOTH_DATABASES = frozenset(
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run the named suites on SQLite and on this machine's PostgreSQL, each test on a fresh database."""
+    """Run the named suites on SQLite and on this machine's PostgreSQL, each test on a fresh database;
+    `@pytest.mark.database(name)` keeps a test to one of them."""
     module = metafunc.module.__name__.rpartition(".")[2]
     if module in ON_BOTH_DATABASES and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", [SQLITE, POSTGRESQL], indirect=True)
+        only = metafunc.definition.get_closest_marker("database")
+        metafunc.parametrize("backend", [only.args[0]] if only else [SQLITE, POSTGRESQL], indirect=True)
 
 
 @pytest.fixture(scope="session")

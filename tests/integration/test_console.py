@@ -1,5 +1,6 @@
 """The console on the real dev server: order pages, every command as the CLI's Update, refusals in the page, stock
-receipts that resume backorders, imports, and the live stream of new orders."""
+receipts that resume backorders, imports, and the live stream of new orders (LISTEN/NOTIFY on PostgreSQL, the
+change cursor on SQLite). What touches the database runs on both; refusals and roles run on SQLite."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from domain.order import FulfilmentMode
 from domain.status import OrderStatus
 from settings import Settings
 from store import catalogue
-from tests.conftest import free_port
+from tests.conftest import SQLITE, free_port
 from tests.integration.conftest import Shop
 from tests.sample_orders import an_order
 from tests.web.console import (
@@ -51,6 +52,7 @@ async def press(
     )
 
 
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: nothing here depends on the database
 async def test_the_order_page_shows_the_order_and_links_its_workflow(operator: ConsoleClient, shop: Shop) -> None:
     order_id = await shop.place(an_order(), FulfilmentMode.MANUAL)
     await shop.wait_for(order_id, OrderStatus.PICKING)
@@ -84,6 +86,7 @@ async def test_a_manual_order_is_driven_to_completed_by_buttons_and_every_step_n
     assert completed["To"] == "Ada Lovelace <ada@example.com>"
 
 
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: nothing here depends on the database
 async def test_a_refused_command_is_shown_in_the_page_with_the_workflows_reason(
     operator: ConsoleClient, shop: Shop
 ) -> None:
@@ -99,6 +102,7 @@ async def test_a_refused_command_is_shown_in_the_page_with_the_workflows_reason(
     assert not any(entry.rejected for entry in view.timeline)  # a refused Update leaves no trace
 
 
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: nothing here depends on the database
 @pytest.mark.parametrize(
     ("action", "fields", "problem"),
     [
@@ -121,6 +125,7 @@ async def test_a_bad_form_is_refused_naming_the_field_and_nothing_is_sent(
     assert (await shop.status(order_id)).status is OrderStatus.PICKING
 
 
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: nothing here depends on the database
 async def test_an_unknown_order_is_not_found(operator: ConsoleClient, shop: Shop) -> None:
     page = await operator.http.get("/orders/web-nothing-here")
     assert page.status_code == 404
@@ -149,6 +154,7 @@ async def test_a_partial_refund_through_the_dialog_shows_its_deadline(operator: 
     assert 'name="quantity:MUG-ENAMEL" value="1"' in page  # one mug is left to refund
 
 
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: nothing here depends on the database
 async def test_more_units_than_are_left_are_refused_by_the_order(operator: ConsoleClient, shop: Shop) -> None:
     order_id = await shop.place(an_order(), FulfilmentMode.MANUAL)
     await shop.wait_for(order_id, OrderStatus.PICKING)
@@ -164,6 +170,7 @@ async def test_more_units_than_are_left_are_refused_by_the_order(operator: Conso
     assert "only 2 of SKU MUG-ENAMEL can still be refunded" in refused.text
 
 
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: nothing here depends on the database
 async def test_a_viewer_sees_the_order_but_no_buttons_and_cannot_press_one(viewer: ConsoleClient, shop: Shop) -> None:
     order_id = await shop.place(an_order(), FulfilmentMode.MANUAL)
     await shop.wait_for(order_id, OrderStatus.PICKING)
@@ -253,3 +260,46 @@ async def _next_event(lines: AsyncIterator[str], name: str) -> str:
         raise AssertionError("the stream ended")
 
     return await asyncio.wait_for(read(), 30)
+
+
+# Each button's command, pressed when the order cannot take it: the order's own reason shows in the page.
+REFUSALS = [
+    ("pay", "manual", {}, "payment is only awaited for bank transfer and invoice orders"),
+    ("pack", "manual", {}, "packing can be confirmed only while it is packing"),
+    ("ship", "manual", {"carrier": "DHL", "tracking": "JJD1"}, "it can be shipped only once packing is confirmed"),
+    ("deliver", "manual", {}, "carrier events are taken while it is shipped"),
+    ("feedback", "manual", {"rating": "5"}, "feedback is taken once it is completed"),
+    ("refund-paid-out", "manual", {}, "no refund of this order is waiting for a payout by hand"),
+    ("pick", "awaiting", {}, "the order is in auto mode; the warehouse system confirms this step itself"),
+    (
+        "refund",
+        "awaiting",
+        {"reason": "x", "confirm": "yes", "quantity:MUG-ENAMEL": "2", "left:MUG-ENAMEL": "2"},
+        "nothing has been paid for the order yet",
+    ),
+    ("cancel", "completed", {"reason": "too late"}, "it has shipped, so refund it instead of cancelling"),
+    ("complete", "completed", {}, "only an order in fulfilment can be completed by hand"),
+]
+
+
+@pytest.mark.database(SQLITE)  # the same on PostgreSQL: the refusal is the workflow's
+@pytest.mark.parametrize(("action", "order", "fields", "reason"), REFUSALS, ids=[refusal[0] for refusal in REFUSALS])
+async def test_every_command_refused_by_the_order_shows_its_reason_in_the_page(
+    operator: ConsoleClient, shop: Shop, action: str, order: str, fields: dict[str, str], reason: str
+) -> None:
+    if order == "awaiting":
+        order_id = await shop.place(an_order(method="bank_transfer"))
+        await shop.wait_for(order_id, OrderStatus.AWAITING_PAYMENT)
+    else:
+        order_id = await shop.place(an_order(), FulfilmentMode.MANUAL)
+        await shop.wait_for(order_id, OrderStatus.PICKING)
+        if order == "completed":
+            await press(operator, order_id, "complete")
+            await shop.wait_for(order_id, OrderStatus.COMPLETED)
+    before = await shop.status(order_id)
+    refused = await press(operator, order_id, action, fields)
+    assert refused.status_code == 409
+    assert 'class="refused"' in refused.text
+    assert reason in refused.text.replace("&#39;", "'")
+    after = await shop.status(order_id)
+    assert (after.status, len(after.timeline)) == (before.status, len(before.timeline))
