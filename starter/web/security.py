@@ -146,6 +146,9 @@ def login_url(request: Request) -> str:
 
 def safe_next(target: str | None) -> str:
     """A path inside the console to go to after login; anything else (another site) goes home."""
+    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become "//evil.example".
+    if any(character <= " " or character == "\x7f" for character in target or ""):
+        return "/"
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
