@@ -23,7 +23,7 @@ from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, 
 from store import migrate
 from store.catalogue import seed_demo_catalogue
 from store.db import create_engine, session_factory
-from store.operators import ensure_demo_operator
+from store.operators import ensure_demo_operator, list_operators
 from worker import (
     TemporalUnreachable,
     apply_new_order_email_setting,
@@ -240,7 +240,14 @@ async def serve_console(settings: Settings, stop: asyncio.Event) -> None:
     await console.serve(settings, stop)
 
 
-def banner(settings: Settings, paths: StackPaths, demo_orders: int, demo_password: str | None = None) -> str:
+def banner(
+    settings: Settings,
+    paths: StackPaths,
+    demo_orders: int,
+    demo_password: str | None = None,
+    *,
+    no_operator: bool = False,
+) -> str:
     """What is running where, and what to try next."""
     host = settings.temporal_host
     lines = [
@@ -255,6 +262,8 @@ def banner(settings: Settings, paths: StackPaths, demo_orders: int, demo_passwor
     ]
     if demo_orders:
         lines.append(f"  Demo orders     {demo_orders} placed (ids start with e.g. web-{DEMO_PREFIX})")
+    if no_operator:
+        lines.append("  Console login   nobody can log in yet: `oms operator add EMAIL --role operator`")
     if demo_password is not None:
         lines += [
             f"  Console login   {DEMO_OPERATOR}  password {demo_password}",
@@ -312,7 +321,8 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
             try:
                 await apply_new_order_email_setting(client, settings)
                 placed = await place_demo_orders(client, settings, sessions) if fresh and settings.demo_data else 0
-                print(banner(settings, paths, placed, demo_password), flush=True)
+                nobody = not await list_operators(sessions)
+                print(banner(settings, paths, placed, demo_password, no_operator=nobody), flush=True)
             except BaseException:
                 stop.set()
                 raise
