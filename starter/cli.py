@@ -142,7 +142,7 @@ def order_place(
     async def place(shop: Shop) -> str:
         # Validation first: bad input must fail the same whether or not Temporal is up.
         order = parse_order(text)
-        return await shop.place(order, mode)
+        return await shop.place(order, mode, by=CLI)
 
     order_id = in_shop(place)
     typer.echo(json.dumps({"id": order_id}) if as_json else order_id)
@@ -307,7 +307,7 @@ def order_import(
     async def place(shop: Shop) -> ImportOutcome:
         with _placing_bar() as progress:
             return await shop.import_orders(
-                source, channel, mapping=mapping, format=file_format, mode=mode, progress=progress
+                source, channel, mapping=mapping, format=file_format, mode=mode, progress=progress, by=CLI
             )
 
     outcome = in_shop(place)

@@ -132,13 +132,14 @@ async def place_file(
     channel: Channel,
     mode: FulfilmentMode | None,
     progress: Progress | None = None,
+    placed_by: str | None = None,
 ) -> ImportOutcome:
     """Check every row against the catalogue and place every good order once; Temporal is reached only if needed."""
     products = {item.sku: item for item in await catalogue.list_products(sessions)}
     taken = intake.take_in(table, layout, channel, products, settings.base_currency)
     rows = Outcome(rejected=list(taken.rejected), repeated=list(taken.repeated))
     if taken.candidates:
-        await _place_all(await client(), settings, sessions, taken.candidates, mode, rows, progress)
+        await _place_all(await client(), settings, sessions, taken.candidates, mode, rows, progress, placed_by)
     rows.rejected.sort(key=lambda item: item.row)
     return ImportOutcome(file=table, channel=channel, layout=layout, rows=rows)
 
@@ -151,6 +152,7 @@ async def _place_all(
     mode: FulfilmentMode | None,
     outcome: Outcome,
     progress: Progress | None = None,
+    placed_by: str | None = None,
 ) -> None:
     """Start each order's workflow, a few at once; after a failure that is not the order's own, start no more."""
     pending: Iterator[Candidate] = iter(candidates)
@@ -164,7 +166,7 @@ async def _place_all(
             if outage:
                 outcome.not_placed.append((candidate, outage[0]))
             else:
-                await _place(client, settings, sessions, candidate, mode, outcome, outage)
+                await _place(client, settings, sessions, candidate, mode, outcome, outage, placed_by)
             done += 1
             if progress is not None:
                 progress(done, len(candidates))
@@ -183,9 +185,10 @@ async def _place(
     mode: FulfilmentMode | None,
     outcome: Outcome,
     outage: list[str],
+    placed_by: str | None,
 ) -> None:
     try:
-        await place_order(client, settings, sessions, candidate.order, mode)
+        await place_order(client, settings, sessions, candidate.order, mode, placed_by)
     except OrderAlreadyExists:
         outcome.already_placed.append(candidate)
     except OrderInputError as error:

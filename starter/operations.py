@@ -154,12 +154,12 @@ class Shop:
 
     # --- orders ---------------------------------------------------------------------------------------------
 
-    async def place(self, order: Order, mode: FulfilmentMode | None = None) -> str:
-        """Start a validated order's workflow; the order id.
+    async def place(self, order: Order, mode: FulfilmentMode | None = None, *, by: str | None = None) -> str:
+        """Start a validated order's workflow in the name of `by`; the order id.
 
         Raises `OrderInputError` for a SKU the catalogue lacks and `OrderAlreadyExists` for an order placed before.
         """
-        return await place_order(await self.client(), self.settings, self.sessions, order, mode)
+        return await place_order(await self.client(), self.settings, self.sessions, order, mode, by)
 
     async def order(self, order_id: str) -> OrderView:
         """The order's whole view from its `status` query; `web-1001` and `order-web-1001` both name it."""
@@ -312,8 +312,9 @@ class Shop:
         format: FileFormat | None = None,
         mode: FulfilmentMode | None = None,
         progress: Progress | None = None,
+        by: str | None = None,
     ) -> ImportOutcome:
-        """Place every order of a channel's file once; what became of every row.
+        """Place every order of a channel's file once, in the name of `by`; what became of every row.
 
         The whole file is read and its columns matched first: a file that cannot be imported raises
         `ImportRefused` and places nothing. Temporal is reached only when there is an order to place.
@@ -323,7 +324,7 @@ class Shop:
         except intake.IntakeError as error:
             raise ImportRefused(str(error)) from None
         return await import_command.place_file(
-            self.client, self.settings, self.sessions, table, layout, channel, mode, progress
+            self.client, self.settings, self.sessions, table, layout, channel, mode, progress, by
         )
 
 

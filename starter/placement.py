@@ -123,8 +123,9 @@ async def place_order(
     sessions: async_sessionmaker[AsyncSession],
     order: Order,
     mode: FulfilmentMode | None = None,
+    placed_by: str | None = None,
 ) -> str:
-    """Check the order against the catalogue and start its workflow; return the order id.
+    """Check the order against the catalogue and start its workflow, in the name of `placed_by`; the order id.
 
     Raises `OrderInputError` for an unknown SKU (nothing started) and `OrderAlreadyExists` when the channel
     order was placed before, running or not.
@@ -133,7 +134,7 @@ async def place_order(
     try:
         await client.start_workflow(
             OrderWorkflow.run,
-            PlaceOrder(order=order, policy=settings.order_policy(mode)),
+            PlaceOrder(order=order, policy=settings.order_policy(mode), placed_by=placed_by),
             id=workflow_id(order.order_id),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

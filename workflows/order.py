@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.order import FulfilmentMode, Order, PaymentMethod
     from domain.policy import OrderPolicy
     from domain.refund import (
+        Actor,
         Cancel,
         Refund,
         RefundKind,
@@ -66,6 +67,9 @@ class PlaceOrder(BaseModel):
 
     order: Order
     policy: OrderPolicy
+    # Who placed it from the console or the CLI; None when a channel's own intake did. Optional: orders started
+    # before it existed decode without it.
+    placed_by: Actor | None = None
 
 
 class CommandRefused(Exception):
@@ -80,6 +84,7 @@ class OrderWorkflow:
     def __init__(self, place: PlaceOrder) -> None:
         self._order = place.order
         self._policy = place.policy
+        self._placed_by = place.placed_by
         now = workflow.now()
         order = place.order
         self._view = OrderView(
@@ -139,7 +144,7 @@ class OrderWorkflow:
 
     async def _live(self) -> None:
         """Payment, stock, fulfilment, completion and follow-up: the order's life when nobody stops it."""
-        await self._record_status(S.RECEIVED, "order received", f"from {self._order.channel.value}")
+        await self._record_status(S.RECEIVED, "order received", f"from {self._order.channel.value}", by=self._placed_by)
         if not await self._take_payment():
             return
         await self._reserve_stock()
@@ -882,7 +887,9 @@ class OrderWorkflow:
 
     # --- bookkeeping ------------------------------------------------------------------------------------------
 
-    async def _record_status(self, status: OrderStatus, event: str, detail: str | None = None) -> None:
+    async def _record_status(
+        self, status: OrderStatus, event: str, detail: str | None = None, *, by: str | None = None
+    ) -> None:
         """Move to `status`, note it in the timeline, update search attributes and the read model."""
         if status is not self._view.status:
             reason = refusal(self._view.status, status)
@@ -890,7 +897,7 @@ class OrderWorkflow:
                 raise ApplicationError(f"order {self._view.order_id}: {reason}", non_retryable=True)
         self._view.status = status
         self._view.operator_list = status.operator_list
-        self._note(event, detail, status=status)
+        self._note(event, detail, status=status, by=by)
         workflow.set_current_details(f"**{status.value}**: {event}" + (f" ({detail})" if detail else ""))
         updates = search.of_order(self._order, status)
         if self._view.refunds:

@@ -265,7 +265,9 @@ async def import_file(request: Request, session: Session) -> Response:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)
         try:
-            outcome = await console.shop.import_orders(path, Channel(channel_text), mode=mode)
+            outcome = await console.shop.import_orders(
+                path, Channel(channel_text), mode=mode, by=session.operator.email
+            )
         except OperationFailed as error:
             return refused(str(error).replace(str(path), upload.filename))
     token = None

@@ -214,6 +214,10 @@ async def test_an_import_shows_placed_duplicate_and_rejected_rows_and_offers_the
     assert response.status_code == 200
     assert "placed 3 orders" in response.text
     assert "unknown SKU &#39;MUG-PINK&#39;" in response.text
+    placed = re.search(r'<a href="/orders/([^"]+)">', response.text)
+    assert placed is not None
+    view = await shop.status(placed.group(1))
+    assert (view.timeline[0].event, view.timeline[0].by) == ("order received", OPERATOR)
     link = re.search(r'href="(/import/[^"]+/rejected\.csv)"', response.text)
     assert link is not None
     rejected = await operator.http.get(link.group(1))
