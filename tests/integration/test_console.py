@@ -63,6 +63,8 @@ async def test_the_order_page_shows_the_order_and_links_its_workflow(operator: C
     assert f"/namespaces/default/workflows/order-{order_id}" in page
     assert 'data-action="pick"' in page
     assert 'data-action="pack"' not in page
+    # What cannot be done now is listed with the reason.
+    assert "<li>Packed: packing is confirmed while the order is packing</li>" in page
 
 
 async def test_a_manual_order_is_driven_to_completed_by_buttons_and_every_step_names_the_operator(

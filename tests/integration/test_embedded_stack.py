@@ -122,6 +122,8 @@ def test_oms_up_runs_an_example_order_to_completed_and_sigint_stops_everything(
 
     # The console is served too, and a fresh state printed its demo operator's password once.
     banner = (tmp_path / "oms-up.log").read_text()
+    # OMS_NEW_ORDER_EMAIL=each (the default): no hourly digest Schedule, one email per order.
+    assert "new-order emails: one per order to operator@demo-shop.example" in banner
     assert f"Console         http://127.0.0.1:{stack_env['OMS_WEB_PORT']}" in banner
     assert re.search(r"Console login   operator@demo-shop\.example  password \S{12,}", banner)
     with urllib.request.urlopen(f"http://127.0.0.1:{stack_env['OMS_WEB_PORT']}/login") as login_page:
