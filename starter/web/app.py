@@ -134,7 +134,14 @@ async def log_in(request: Request) -> Response:
             return response
     # The same form again with the same token; the password is never sent back.
     return render(
-        request, "login.html", None, status_code=401, csrf_token=expected, next=target, error=error, email=email
+        request,
+        "login.html",
+        None,
+        status_code=401,
+        csrf_token=expected,
+        next=target,
+        error=error,
+        email=email[:MAX_LOGIN_FIELD] if isinstance(email, str) else "",
     )
 
 

@@ -248,7 +248,7 @@ def _refund(form: FormData, by: str) -> Refund:
         sku = key.removeprefix("quantity:")
         raw = _text(form, key) or "0"
         left = _text(form, f"left:{sku}") or "0"
-        if not raw.isdigit() or not left.isdigit():
+        if not all(0 < len(text) <= 6 and text.isascii() and text.isdigit() for text in (raw, left)):
             raise ValueError(f"quantity of {sku}: must be a whole number of units, got {raw!r}")
         quantity = int(raw)
         if quantity != int(left):

@@ -107,8 +107,10 @@ async def receive_stock(request: Request, session: Session) -> Response:
     quantity_text = str(form.get("quantity") or "").strip()
     if not sku:
         return await _stock(request, session, problem="sku: choose the SKU that arrived")
-    if not quantity_text.isdigit() or not 1 <= int(quantity_text) <= 1_000_000:
-        return await _stock(request, session, problem=f"quantity {quantity_text!r}: a whole number from 1 to 1000000")
+    if not _whole(quantity_text) or not 1 <= int(quantity_text) <= 1_000_000:
+        return await _stock(
+            request, session, problem=f"quantity {quantity_text[:20]!r}: a whole number from 1 to 1000000"
+        )
     receipt = str(form.get("receipt") or "").strip() or None
     try:
         booked = await console.shop.receive_stock(
@@ -134,8 +136,8 @@ async def add_product(request: Request, session: Session) -> Response:
     check_csrf(request, form, session.csrf_token)
     require_operator(session)
     stock_text = str(form.get("stock") or "0").strip() or "0"
-    if not stock_text.isdigit() or int(stock_text) > 1_000_000:
-        return await _stock(request, session, problem=f"stock {stock_text!r}: a whole number from 0 to 1000000")
+    if not _whole(stock_text) or int(stock_text) > 1_000_000:
+        return await _stock(request, session, problem=f"stock {stock_text[:20]!r}: a whole number from 0 to 1000000")
     try:
         item = await console.shop.add_product(
             str(form.get("sku") or ""),
@@ -149,6 +151,11 @@ async def add_product(request: Request, session: Session) -> Response:
         return await _stock(request, session, problem=str(error))
     console.reads.changed()
     return await _stock(request, session, message=f"added {item.sku}: {item.name}, {item.price.format()}")
+
+
+def _whole(text: str) -> bool:
+    """Digits 0-9 only, few enough to be a count of units (int() of thousands of digits is refused or slow)."""
+    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
 
 
 # --- reports ------------------------------------------------------------------------------------------------

@@ -200,3 +200,14 @@ def _listed(page: str) -> list[str]:
 async def _available(sessions: async_sessionmaker[AsyncSession], sku: str) -> int:
     levels = await catalogue.stock_levels(sessions)
     return sum(level.available for level in levels if level.sku == sku)
+
+
+@pytest.mark.parametrize("quantity", ["0", "-3", "²", "1.5", "12 units", "9" * 5000, ""])
+async def test_a_quantity_that_is_not_a_count_of_units_is_named_and_nothing_is_booked(
+    operator: ConsoleClient, the_week: None, sessions: async_sessionmaker[AsyncSession], quantity: str
+) -> None:
+    response = await operator.post("/stock/receive", {"sku": "MUG-ENAMEL", "quantity": quantity})
+    assert response.status_code == 422
+    assert "quantity" in response.text
+    assert "a whole number from 1 to 1000000" in response.text
+    assert await _available(sessions, "MUG-ENAMEL") == 0
