@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from domain.order import Channel, FulfilmentMode
-from domain.report import Period, sections
+from domain.report import Period, Report, sections
 from starter import report as report_files
 from starter.import_command import ImportOutcome
 from starter.operations import OperationFailed
@@ -180,31 +181,27 @@ async def report_page(request: Request, session: Session) -> Response:
     )
 
 
-@router.get("/reports.csv")
-async def report_csv(request: Request, session: Session) -> Response:
-    """The report as CSV rows, as `oms report --csv` writes them."""
+# Each report download: how `oms report` writes it, its media type and its file name.
+REPORT_FILES: dict[str, tuple[Callable[[Report], bytes], str]] = {
+    "csv": (report_files.report_csv, "text/csv; charset=utf-8"),
+    "xlsx": (report_files.report_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+
+
+@router.get("/reports.{kind}")
+async def report_download(request: Request, kind: str, session: Session) -> Response:
+    """The report as CSV rows or an Excel workbook, as `oms report --csv` and `--xlsx` write them."""
+    if kind not in REPORT_FILES:
+        return Response(f"no report as .{kind[:10]}: csv or xlsx", status_code=404, media_type="text/plain")
     period, problem = _period(request)
     if problem is not None:
         return Response(problem, status_code=422, media_type="text/plain")
     report = await console_of(request).shop.report(period.since, period.until)
+    write, media_type = REPORT_FILES[kind]
     return Response(
-        report_files.report_csv(report),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="oms-report.csv"'},
-    )
-
-
-@router.get("/reports.xlsx")
-async def report_xlsx(request: Request, session: Session) -> Response:
-    """The report as an Excel workbook, as `oms report --xlsx` writes it."""
-    period, problem = _period(request)
-    if problem is not None:
-        return Response(problem, status_code=422, media_type="text/plain")
-    report = await console_of(request).shop.report(period.since, period.until)
-    return Response(
-        report_files.report_xlsx(report),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="oms-report.xlsx"'},
+        write(report),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="oms-report.{kind}"'},
     )
 
 
