@@ -27,43 +27,37 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # Writers take the lock up front: no deadlock-prone upgrade from a read lock, and busy_timeout applies.
+    return _sqlite(url, WRITER_PRAGMAS, "BEGIN IMMEDIATE")
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy issue BEGIN itself so a transaction starts with IMMEDIATE when writing.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
-        # Writers take the lock up front: no deadlock-prone upgrade from a read lock, and busy_timeout applies.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+# A writer's connection: WAL so readers never wait, a generous busy timeout for racing writers.
+WRITER_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON")
+# A reader leaves the journal mode to the writers (it is a property of the file, and changing it takes a lock).
+READER_PRAGMAS = ("busy_timeout=30000", "query_only=ON")
 
 
 def _sqlite_reader(url: str) -> AsyncEngine:
+    # A deferred transaction reads from a snapshot in WAL mode: writers carry on while it is open.
+    return _sqlite(url, READER_PRAGMAS, "BEGIN")
+
+
+def _sqlite(url: str, pragmas: tuple[str, ...], begin: str) -> AsyncEngine:
+    """An SQLite engine whose connections run `pragmas` and whose transactions start with `begin`."""
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # The journal mode is left to the writers (it is a property of the file, and changing it takes a lock).
+        # Let SQLAlchemy issue BEGIN itself, so the "begin" event below decides how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA query_only=ON")
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin_deferred(connection: Any) -> None:
-        # A deferred transaction reads from a snapshot in WAL mode: writers carry on while it is open.
-        connection.exec_driver_sql("BEGIN")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
 
     return engine
 

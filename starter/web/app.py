@@ -24,8 +24,8 @@ from starter.web.security import (
     Cookies,
     Forbidden,
     LoginNeeded,
-    check_csrf,
     check_origin,
+    checked_form,
     current_session,
     login_url,
     new_login_token,
@@ -149,8 +149,7 @@ async def log_out(request: Request) -> Response:
     """End the session on the server and take the cookie back."""
     console = console_of(request)
     session = await current_session(request)
-    check_origin(request)
-    check_csrf(request, await request.form(), session.csrf_token)
+    await checked_form(request, session, to_act=False)
     await operators.end_session(console.sessions, session.token, now())
     response = RedirectResponse("/login", status_code=303)
     console.cookies.clear_session(response)

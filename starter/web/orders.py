@@ -21,7 +21,7 @@ from domain.status import OperatorList, OrderStatus
 from starter import operations
 from starter.operations import OperationFailed, OrderNotFound
 from starter.web.console import console_of, is_htmx, render
-from starter.web.security import check_csrf, check_origin, current_session, now, require_operator
+from starter.web.security import checked_form, current_session, now
 from store.operators import ConsoleSession
 from store.orders import OrderFilter
 
@@ -180,10 +180,7 @@ async def _order(
 async def order_action(request: Request, order_id: str, action: str, session: Session) -> Response:
     """Send the button's command as the same Update the CLI sends; the answer, or the refusal, shows in the page."""
     console = console_of(request)
-    check_origin(request)
-    form = await request.form()
-    check_csrf(request, form, session.csrf_token)
-    require_operator(session)
+    form = await checked_form(request, session)
     template = "order_panel.html" if is_htmx(request) else "order.html"
     try:
         chosen = Action(action)

@@ -127,6 +127,19 @@ def check_csrf(request: Request, form: FormData | None, expected: str) -> None:
         raise Forbidden("the form has expired or did not come from this console; reload the page and try again")
 
 
+async def checked_form(
+    request: Request, session: ConsoleSession, *, to_act: bool = True, max_files: int = 1000, max_fields: int = 1000
+) -> FormData:
+    """A POSTed form, once it is known to come from this console's own page with the session's token and, when it
+    changes the shop (`to_act`), from an operator; Forbidden otherwise."""
+    check_origin(request)
+    form = await request.form(max_files=max_files, max_fields=max_fields)
+    check_csrf(request, form, session.csrf_token)
+    if to_act:
+        require_operator(session)
+    return form
+
+
 def require_operator(session: ConsoleSession) -> None:
     """Only operators act; viewers read."""
     if session.operator.role is not Role.OPERATOR:

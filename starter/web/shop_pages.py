@@ -20,7 +20,7 @@ from starter import report as report_files
 from starter.import_command import ImportOutcome
 from starter.operations import OperationFailed
 from starter.web.console import console_of, render
-from starter.web.security import check_csrf, check_origin, current_session, now, require_operator
+from starter.web.security import checked_form, current_session, now
 from store.glance import Glance, glance
 from store.operators import ConsoleSession
 
@@ -100,10 +100,7 @@ async def _stock(
 async def receive_stock(request: Request, session: Session) -> Response:
     """Book a receipt; backordered orders are told to try again, as `oms stock receive` does."""
     console = console_of(request)
-    check_origin(request)
-    form = await request.form()
-    check_csrf(request, form, session.csrf_token)
-    require_operator(session)
+    form = await checked_form(request, session)
     sku = str(form.get("sku") or "").strip().upper()
     quantity_text = str(form.get("quantity") or "").strip()
     if not sku:
@@ -132,10 +129,7 @@ async def receive_stock(request: Request, session: Session) -> Response:
 async def add_product(request: Request, session: Session) -> Response:
     """Add a product with its opening stock."""
     console = console_of(request)
-    check_origin(request)
-    form = await request.form()
-    check_csrf(request, form, session.csrf_token)
-    require_operator(session)
+    form = await checked_form(request, session)
     stock_text = str(form.get("stock") or "0").strip() or "0"
     if not _whole(stock_text) or int(stock_text) > 1_000_000:
         return await _stock(request, session, problem=f"stock {stock_text[:20]!r}: a whole number from 0 to 1000000")
@@ -239,10 +233,7 @@ async def import_page(request: Request, session: Session) -> Response:
 async def import_file(request: Request, session: Session) -> Response:
     """Place every order of the file; the result shows placed, duplicate and rejected rows."""
     console = console_of(request)
-    check_origin(request)
-    form = await request.form(max_files=1, max_fields=20)
-    check_csrf(request, form, session.csrf_token)
-    require_operator(session)
+    form = await checked_form(request, session, max_files=1, max_fields=20)
     channels = [channel.value for channel in Channel]
 
     def refused(problem: str) -> Response:
