@@ -40,10 +40,16 @@
   });
 
   // A dialog's form sent with htmx closes its dialog; the answer replaces the panel.
+  // A live refresh already on its way when a dialog opened is dropped instead of closing the dialog under the
+  // operator's hands; the next change refreshes the panel again.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var dialog = event.detail.requestConfig && event.detail.requestConfig.elt &&
       event.detail.requestConfig.elt.closest && event.detail.requestConfig.elt.closest("dialog");
-    if (dialog && dialog.open) { dialog.close(); }
+    if (dialog && dialog.open) { dialog.close(); return; }
+    var target = event.detail.target;
+    if (target && target.id === "order-panel" && target.querySelector("dialog[open]")) {
+      event.detail.shouldSwap = false;
+    }
   });
 
   // The stream's `logged-out` (logout elsewhere, expiry, a disabled operator) names no part of the page, so htmx
