@@ -7,26 +7,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import BusinessCalendar, WorkingHours
 from domain.money import SUPPORTED_CURRENCIES, ExchangeRates
 from domain.order import FulfilmentMode
 from domain.policy import OrderPolicy
+from store.db import displayed_url
 
 
 class Settings(BaseSettings):
     """Everything the worker and the `oms` CLI need to know; nothing else reads the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="OMS_", env_file=".env", extra="ignore")
+    # Inputs stay out of validation errors: some settings are secrets.
+    model_config = SettingsConfigDict(env_prefix="OMS_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     # Temporal
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_ui_port: int = Field(8233, description="Temporal UI port of the embedded dev server.")
     task_queue: str = Field("orders", description="Task queue of order workflows and activities.")
-    temporal_api_key: str | None = Field(None, description="API key for Temporal Cloud.")
+    temporal_api_key: SecretStr | None = Field(None, description="API key for Temporal Cloud.")
     temporal_tls: bool = Field(False, description="Connect to Temporal over TLS.")
     temporal_tls_cert: Path | None = Field(
         None, description="Client certificate (PEM) for mTLS, e.g. Temporal Cloud; switches TLS on."
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
 
     # Storage
     var_dir: Path = Field(Path("var"), description="Where the embedded stack keeps its state.")
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         None,
         description="OMS database (SQLAlchemy async URL, e.g. postgresql+asyncpg://...); default SQLite at "
         "<var_dir>/oms.db.",
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     )
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Serve the worker's Temporal SDK metrics for Prometheus on this port."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the worker's metrics endpoint listens on; 0.0.0.0 lets Prometheus on another host scrape.",
     )
 
     # Email
@@ -125,6 +131,21 @@ class Settings(BaseSettings):
         description="Email the operator about new orders: one email each, an hourly digest, or none.",
     )
 
+    # Privacy: payload encryption and the codec server
+    payload_keys: SecretStr | None = Field(
+        None,
+        description="Keys that encrypt workflow payloads (AES-256-GCM): id:base64key,... (32-byte keys); "
+        "default: <var_dir>/payload.keys, which `oms up` creates.",
+    )
+    payload_key_id: str | None = Field(
+        None, description="Id of the key that encrypts new payloads; default: the last key listed."
+    )
+    codec_host: str = Field("127.0.0.1", description="Address `oms codec-server` listens on.")
+    codec_port: int = Field(8234, ge=1, le=65535, description="Port of `oms codec-server`.")
+    codec_token: SecretStr | None = Field(
+        None, description="Bearer token the codec server requires of every request, when set."
+    )
+
     demo_data: bool = Field(True, description="Seed the demo catalogue and demo orders on a fresh state.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -145,6 +166,15 @@ class Settings(BaseSettings):
     def _whole_client_certificate(self) -> Self:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ValueError("OMS_TEMPORAL_TLS_CERT and OMS_TEMPORAL_TLS_KEY go together: give both or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _usable_payload_keys(self) -> Self:
+        # Checked here so a bad key stops every command at start, naming the variable; never echoes key material.
+        if self.payload_keys is not None:
+            from starter.codec import KeyRing
+
+            KeyRing.parse(self.payload_keys.get_secret_value(), self.payload_key_id)
         return self
 
     @field_validator("refund_reminder_time")
@@ -184,10 +214,15 @@ class Settings(BaseSettings):
 
     @cached_property
     def oms_database_url(self) -> str:
-        """The database URL in force: the configured one, or the SQLite file under `var_dir`."""
-        if self.database_url:
-            return self.database_url
+        """The database URL in force, password included, for engines only: the configured one, or SQLite in var_dir."""
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.var_dir / 'oms.db').resolve()}"
+
+    @property
+    def oms_database_display(self) -> str:
+        """The database in force as messages and banners show it: its URL with the password masked."""
+        return displayed_url(self.oms_database_url)
 
     @property
     def temporal_ui(self) -> str:

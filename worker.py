@@ -17,7 +17,6 @@ from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import Worker
@@ -32,6 +31,7 @@ from activities.reports import ReportActivities
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
 from settings import Settings
+from starter.codec import KeyRing, data_converter
 from store import migrate
 from store.db import create_engine, session_factory
 from workflows import search
@@ -68,9 +68,9 @@ async def connect(settings: Settings, *, serve_metrics: bool = False) -> Client:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            api_key=settings.temporal_api_key,
+            api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
             tls=tls_config(settings),
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(KeyRing.configured(settings)),
             runtime=runtime(settings) if serve_metrics else None,
         )
     except RuntimeError as error:
@@ -102,20 +102,30 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-_RUNTIMES: dict[int, Runtime] = {}
+_RUNTIMES: dict[str, Runtime] = {}
+
+
+def metrics_address(settings: Settings) -> str | None:
+    """Where the worker serves SDK metrics, host:port (OMS_METRICS_HOST, OMS_METRICS_PORT); None when it does not."""
+    if settings.metrics_port is None:
+        return None
+    host = settings.metrics_host
+    # An IPv6 address needs brackets before its port.
+    return f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
 
 
 def runtime(settings: Settings) -> Runtime | None:
-    """The SDK runtime: with a Prometheus endpoint on OMS_METRICS_PORT when set, else the SDK's default.
+    """The SDK runtime: with a Prometheus endpoint at OMS_METRICS_HOST:OMS_METRICS_PORT when a port is set.
 
-    A runtime binds its port once, so one is made per port and shared by every client of the process.
+    A runtime binds its address once, so one is made per address and shared by every client of the process.
     """
-    if settings.metrics_port is None:
+    address = metrics_address(settings)
+    if address is None:
         return None
-    if settings.metrics_port not in _RUNTIMES:
-        telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}"))
-        _RUNTIMES[settings.metrics_port] = Runtime(telemetry=telemetry)
-    return _RUNTIMES[settings.metrics_port]
+    if address not in _RUNTIMES:
+        telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=address))
+        _RUNTIMES[address] = Runtime(telemetry=telemetry)
+    return _RUNTIMES[address]
 
 
 class WarehouseQueueMissing(Exception):
@@ -233,6 +243,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
     `warehouse`: serve only the warehouse task queue, as a worker at the warehouse does.
     """
     stop = stop or asyncio.Event()
+    ring = KeyRing.configured(settings)
+    if ring is None:
+        log.warning("workflow payloads are NOT encrypted: set OMS_PAYLOAD_KEYS (README: Privacy and security)")
+    else:
+        log.info("workflow payloads encrypted with key %r; %d key(s) can decode", ring.active, len(ring.keys))
     engine = create_engine(settings.oms_database_url)
     try:
         client = await connect(settings, serve_metrics=True)
@@ -252,8 +267,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
             worker = build_worker(client, settings, sessions)
             await apply_new_order_email_setting(client, settings)
         log.info("worker polling task queue %r at %s", worker.task_queue, settings.temporal_address)
-        if settings.metrics_port is not None:
-            log.info("SDK metrics for Prometheus at http://0.0.0.0:%d/metrics", settings.metrics_port)
+        if (metrics := metrics_address(settings)) is not None:
+            log.info("SDK metrics for Prometheus at http://%s/metrics", metrics)
         # The warehouse's worker sends no email; the order worker relays what the outbox holds for nobody else.
         relay_stop = asyncio.Event()
         relay = None if warehouse else asyncio.create_task(run_mail_relay(sessions, settings, relay_stop))

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.cards import CARD_NUMBERS_REFUSED, holds_card_number
 from domain.money import CurrencyMismatch, Money
 
 # Deliberately simple: a real address has one @, a dot in the domain and no spaces. Deliverability is the
@@ -15,6 +16,11 @@ from domain.money import CurrencyMismatch, Money
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SKU = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
+# A payment provider's card token (Stripe's style: tok_visa, tok_1N3T00LkdIwHu7ix), a card brand as providers
+# spell it (visa, mastercard, amex, cartes_bancaires) and the last four digits shown to the customer.
+_TOKEN = re.compile(r"tok_[A-Za-z0-9_]{1,100}")
+_BRAND = re.compile(r"[a-z][a-z_]{1,29}")
+_LAST4 = re.compile(r"[0-9]{4}")
 
 
 class Channel(StrEnum):
@@ -129,13 +135,50 @@ class Line(BaseModel):
 
 
 class PaymentDetails(BaseModel):
-    """How this order is paid. `card_number` and `paypal_email` only reach the sandbox gateway."""
+    """How this order is paid: for a card, the payment provider's token and what may be shown of the card.
+
+    The shop never sees a card number: the provider's checkout turns it into a token (`tok_visa`) and tells the
+    brand and last four digits for display. `card_number` is read only so that orders placed before tokens (their
+    workflow histories hold one) still decode and finish; every intake refuses it (`domain.cards`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     method: PaymentMethod
-    card_number: str | None = Field(None, description="Sandbox test card number (see README).")
+    token: str | None = Field(None, description="The payment provider's token for the card, e.g. tok_visa.")
+    brand: str | None = Field(None, description="The card's brand for display, e.g. visa.")
+    last4: str | None = Field(None, description="The card number's last four digits, for display.")
     paypal_email: str | None = None
+    card_number: str | None = Field(None, description="Legacy: orders placed before tokens; refused at intake.")
+
+    @field_validator("token")
+    @classmethod
+    def _token_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # The value is not echoed: a mistyped token may be a pasted card number.
+        if holds_card_number(value):
+            raise ValueError(f"holds a card number; {CARD_NUMBERS_REFUSED}")
+        if not _TOKEN.fullmatch(value):
+            raise ValueError("must be the payment provider's token: 'tok_' and 1-100 letters, digits or '_'")
+        return value
+
+    @field_validator("brand", mode="before")
+    @classmethod
+    def _brand_format(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        brand = value.strip().lower()
+        if not _BRAND.fullmatch(brand):
+            raise ValueError("must be the card's brand as one short lowercase word, such as visa")
+        return brand
+
+    @field_validator("last4")
+    @classmethod
+    def _last_four_digits(cls, value: str | None) -> str | None:
+        if value is not None and not _LAST4.fullmatch(value):
+            raise ValueError("must be the last 4 digits of the card number, such as 4242")
+        return value
 
     @field_validator("card_number")
     @classmethod
@@ -148,17 +191,32 @@ class PaymentDetails(BaseModel):
         return digits
 
     @model_validator(mode="after")
-    def _card_has_number(self) -> Self:
-        if self.method is PaymentMethod.CARD and not self.card_number:
-            raise ValueError("card_number is required when method is 'card'")
+    def _card_has_token(self) -> Self:
+        if self.method is PaymentMethod.CARD and not (self.token or self.card_number):
+            raise ValueError(
+                "token is required when method is 'card': send the payment provider's token (e.g. tok_visa) "
+                "with brand and last4"
+            )
+        if self.method is not PaymentMethod.CARD:
+            given = [name for name in ("token", "brand", "last4") if getattr(self, name) is not None]
+            if given:
+                verb = "is" if len(given) == 1 else "are"
+                raise ValueError(f"{' and '.join(given)} {verb} only for card payments, not {self.method.value}")
         return self
 
     @property
     def reference(self) -> str:
-        """What may be shown and stored: the method and at most the last four digits."""
+        """What may be shown and stored: the method, and for a card its brand and last four digits if known."""
         if self.card_number:
+            # Orders placed before tokens: shown as their histories recorded it.
             return f"card ending {self.card_number[-4:]}"
-        return self.method.value
+        if self.method is not PaymentMethod.CARD:
+            return self.method.value
+        # Brands are stored lowercase, as checkouts send them; customers read them capitalised, as on the card.
+        brand = self.brand.capitalize() if self.brand else None
+        if self.last4:
+            return f"{brand or 'card'} ending {self.last4}"
+        return f"{brand} card" if brand else "card"
 
 
 class Totals(BaseModel):

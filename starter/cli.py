@@ -40,7 +40,17 @@ from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundView
 from domain.report import Report, period_text, sections
 from domain.view import OrderView
 from settings import Settings
-from starter import db_command, intake, operator_command, runs, schedules, stack, web_command
+from starter import (
+    codec_server,
+    db_command,
+    intake,
+    keys_command,
+    operator_command,
+    runs,
+    schedules,
+    stack,
+    web_command,
+)
 from starter.commandline import AsJson, ModeOption, fail, in_shop, moment_option
 from starter.commandline import run as run_command
 from starter.import_command import ImportOutcome
@@ -125,6 +135,7 @@ def worker(
 
 app.command("run")(runs.fulfilment_run)
 app.command("web")(web_command.web)
+app.command("codec-server")(codec_server.codec_server)
 
 
 # --- orders -------------------------------------------------------------------------------------------------
@@ -681,6 +692,7 @@ def _write(option: str, path: Path, content: bytes) -> None:
 app.add_typer(schedules.schedule_app, name="schedule")
 app.add_typer(db_command.db_app, name="db")
 app.add_typer(operator_command.operator_app, name="operator")
+app.add_typer(keys_command.keys_app, name="keys")
 
 
 # --- plumbing -----------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.order import FulfilmentMode
 from settings import Settings
+from starter.codec import PayloadKeysInvalid, PayloadUndecodable
 from starter.operations import OperationFailed, Shop
 from starter.placement import OrderAlreadyExists, OrderInputError
 from starter.stack import StackError
@@ -53,11 +54,13 @@ def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
         SchemaOutOfDate,
         WarehouseQueueMissing,
         StackError,
+        PayloadKeysInvalid,
+        PayloadUndecodable,
     ) as error:
         fail(str(error))
     except SQLAlchemyError as error:
         cause = getattr(error, "orig", None) or error
-        fail(f"OMS database {settings.oms_database_url}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
+        fail(f"OMS database {settings.oms_database_display}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
     except KeyboardInterrupt:
         fail("interrupted")
     except typer.Exit:

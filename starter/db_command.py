@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from sqlalchemy.engine import make_url
 
 from settings import Settings
 from starter.commandline import run
@@ -20,7 +19,7 @@ def upgrade() -> None:
     async def migrate_now(settings: Settings) -> tuple[str, migrate.Migrated]:
         engine = create_engine(settings.oms_database_url)
         try:
-            return _where(settings), await migrate.upgrade(engine)
+            return settings.oms_database_display, await migrate.upgrade(engine)
         finally:
             await engine.dispose()
 
@@ -40,7 +39,7 @@ def current() -> None:
     async def look(settings: Settings) -> tuple[str, str | None]:
         engine = create_engine(settings.oms_database_url)
         try:
-            return _where(settings), await migrate.current(engine)
+            return settings.oms_database_display, await migrate.current(engine)
         finally:
             await engine.dispose()
 
@@ -48,8 +47,3 @@ def current() -> None:
     newest = migrate.head()
     state = "up to date" if found == newest else "run `oms db upgrade`"
     typer.echo(f"{where}: revision {found or 'none'}, newest {newest}: {state}")
-
-
-def _where(settings: Settings) -> str:
-    """The database, without its password."""
-    return make_url(settings.oms_database_url).render_as_string(hide_password=True)

@@ -20,11 +20,19 @@ from store.catalogue import CatalogueItem
 
 T = TypeVar("T")
 
-# The sandbox gateway's test card that is approved, and the card and PayPal account it declines (README,
-# "Sandbox payments and carrier"); spelled out here because the operator side does not import the gateway.
-APPROVED_CARD = "4242424242424242"
-DECLINED_CARD = "4000000000000002"
+# The sandbox gateway's test cards (by token) that are approved, weighted like customers' cards (mostly Visa, a
+# few American Express), and the card and PayPal account it declines (README, "Sandbox payments and carrier");
+# spelled out here because the operator side does not import the gateway.
+APPROVED_CARDS = {"tok_visa": 60, "tok_mastercard": 30, "tok_amex": 10}
+DECLINED_CARD = "tok_visa_declined"
 DECLINING_PAYPAL_EMAIL = "decline@paypal.example"
+# What the checkout shows of each of those cards, sent along with its token: brand and last four digits.
+CARDS_SHOWN: dict[str, tuple[str, str]] = {
+    "tok_visa": ("visa", "4242"),
+    "tok_mastercard": ("mastercard", "4444"),
+    "tok_amex": ("amex", "0005"),
+    "tok_visa_declined": ("visa", "0002"),
+}
 
 # Flat shipping in the base currency, free from the threshold on: what small shops charge.
 SHIPPING_FEE = Decimal("4.90")
@@ -219,7 +227,7 @@ class OrderMix:
 
 def declines(order: Order) -> bool:
     """The order pays with the sandbox gateway's declining card or PayPal account."""
-    return order.payment.card_number == DECLINED_CARD or order.payment.paypal_email == DECLINING_PAYPAL_EMAIL
+    return order.payment.token == DECLINED_CARD or order.payment.paypal_email == DECLINING_PAYPAL_EMAIL
 
 
 class OrderGenerator:
@@ -290,7 +298,8 @@ class OrderGenerator:
         email = faker.email()
         payment: dict[str, str] = {"method": method.value}
         if method is PaymentMethod.CARD:
-            payment["card_number"] = DECLINED_CARD if declining else APPROVED_CARD
+            token = DECLINED_CARD if declining else _weighted(rng, APPROVED_CARDS)
+            payment.update(token=token, brand=CARDS_SHOWN[token][0], last4=CARDS_SHOWN[token][1])
         elif method is PaymentMethod.PAYPAL:
             payment["paypal_email"] = DECLINING_PAYPAL_EMAIL if declining else email
         subtotal = sum((line.total for line in lines), Money.zero(market.currency))

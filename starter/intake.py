@@ -25,8 +25,10 @@ from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import ValidationError
 
+from domain.cards import card_numbers, card_numbers_in_payment
 from domain.money import MINOR_UNITS, Money, quantize
 from domain.order import Channel, Order, PaymentMethod, normal_sku
+from starter import spreadsheets
 from starter.placement import OrderInputError, parse_order
 from store.catalogue import CatalogueItem
 
@@ -387,6 +389,9 @@ COLUMNS: dict[Layout, tuple[Column, ...]] = {
     Layout.SPREADSHEET: SPREADSHEET_COLUMNS,
 }
 
+# The cells of a tabular row that feed the order's payment: the method, and the email as the PayPal account.
+PAYMENT_CELLS = ("payment", "email")
+
 # Order-level fields: every row of an order may repeat them, and rows that fill them must agree.
 ORDER_FIELDS = ("date", "customer", "email", "recipient", "line1", "line2", "postcode", "city", "country", "payment")
 
@@ -416,7 +421,11 @@ _PROBLEM = re.compile(r"^(?P<path>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (?P<messag
 _LINE_PATH = re.compile(r"^lines\[(?P<index>\d+)\]\.(?P<rest>.+)$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
-CARD_REFUSED = "card payments need a card number, which {layout} files do not carry; use {methods}"
+CARD_REFUSED = "card payments need the payment provider's token, which {layout} files do not carry; use {methods}"
+# A card number in a cell of a tabular file; its payment column names a method, its email a PayPal account.
+CARD_NUMBER_IN_CELL = "holds a card number; card numbers are not accepted, remove it"
+# What the rejected rows file shows instead of a card number.
+CARD_NUMBER_REMOVED = "[card number removed]"
 SPREADSHEET_METHODS = "bank transfer, invoice, cash on delivery or paypal"
 
 _SPREADSHEET_PAYMENT: dict[str, PaymentMethod] = {
@@ -502,11 +511,15 @@ def find_columns(table: SourceTable, layout: Layout) -> Columns:
 
 @dataclass(frozen=True)
 class Rejected:
-    """A row that is not placed, and why, in the file's terms; `order` is its order number when known."""
+    """A row that is not placed, and why, in the file's terms; `order` is its order number when known.
+
+    `concealed` are card numbers in the row, as written, that the rejected rows file leaves out.
+    """
 
     row: int
     reason: str
     order: str | None = None
+    concealed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -589,7 +602,7 @@ def _web_orders(
     repeated: list[RepeatedRow] = []
     seen: dict[str, Candidate] = {}
     for row in rows:
-        order, problems = _web_order(row.cell(0), channel, catalogue)
+        order, problems, concealed = _web_order(row.cell(0), channel, catalogue)
         earlier = seen.get(order.external_id) if order is not None else None
         if earlier is not None and earlier.order == order:
             # Written differently (key order, 12.5 for 12.50), the same order all the same.
@@ -599,7 +612,7 @@ def _web_orders(
             problems = [f"order {order.order_id} is also on row {earlier.rows[0]}, with different content"]
         if problems or order is None:
             name = order.external_id if order is not None else None
-            rejected.append(Rejected(row=row.number, reason="; ".join(problems), order=name))
+            rejected.append(Rejected(row=row.number, reason="; ".join(problems), order=name, concealed=concealed))
             continue
         candidate = Candidate(order=order, rows=(row.number,), line_rows=(row.number,) * len(order.lines))
         seen[order.external_id] = candidate
@@ -607,28 +620,36 @@ def _web_orders(
     return candidates, rejected, repeated
 
 
-def _web_order(text: str, channel: Channel, catalogue: Mapping[str, CatalogueItem]) -> tuple[Order | None, list[str]]:
-    """One line of the web shop's JSON lines: an order as `oms order place` takes it, of `channel`."""
+def _web_order(
+    text: str, channel: Channel, catalogue: Mapping[str, CatalogueItem]
+) -> tuple[Order | None, list[str], tuple[str, ...]]:
+    """One line of the web shop's JSON lines: an order as `oms order place` takes it, of `channel`.
+
+    Also the card numbers its payment carries, as written, to keep out of the rejected rows file; of a line
+    that is no order at all, any card number in it.
+    """
     try:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
-        return None, [f"invalid JSON at column {error.colno}: {error.msg}"]
+        return None, [f"invalid JSON at column {error.colno}: {error.msg}"], tuple(card_numbers(text))
     if not isinstance(data, dict):
-        return None, [f"must be a JSON object (one order per line), got {_json_type(data)}"]
+        problem = f"must be a JSON object (one order per line), got {_json_type(data)}"
+        return None, [problem], tuple(card_numbers(text))
+    concealed = tuple(number for found in card_numbers_in_payment(data.get("payment")) for number in found.texts)
     given = data.setdefault("channel", channel.value)
     if not isinstance(given, str) or given.strip().lower() != channel.value:
-        return None, [f"channel: {given!r} differs from --channel {channel.value}"]
+        return None, [f"channel: {given!r} differs from --channel {channel.value}"], concealed
     try:
         # Through the same parser as `oms order place`, so the rules and the words are the same.
         order = parse_order(json.dumps(data, default=str))
     except OrderInputError as error:
-        return None, error.problems
+        return None, error.problems, concealed
     unknown = [
         f"lines[{index}].sku: unknown SKU {line.sku!r}"
         for index, line in enumerate(order.lines)
         if line.sku not in catalogue
     ]
-    return order, unknown
+    return order, unknown, concealed
 
 
 @dataclass
@@ -659,7 +680,8 @@ def _tabular_orders(
     for row in rows:
         number = columns.value(row, "order")
         if not number:
-            rejected.append(Rejected(row=row.number, reason=row.problem or f"{columns.label['order']}: is required"))
+            reason = row.problem or f"{columns.label['order']}: is required"
+            rejected.append(Rejected(row=row.number, reason=reason, concealed=_card_numbers_of_row(row, columns)))
             continue
         # Rows of one order need not be next to each other: a sorted or filtered sheet splits them up.
         groups.setdefault(number, []).append(row)
@@ -668,13 +690,15 @@ def _tabular_orders(
         builder = _OrderBuilder(table, number, group, columns, layout, channel, catalogue, base_currency)
         candidate = builder.build()
         if candidate is None:
-            rejected.extend(_reject_order(number, builder.rows, builder.problems))
+            rejected.extend(_reject_order(number, builder.rows, builder.problems, builder.concealed))
         else:
             candidates.append(candidate)
     return candidates, rejected
 
 
-def _reject_order(number: str, rows: Sequence[int], problems: _Problems) -> list[Rejected]:
+def _reject_order(
+    number: str, rows: Sequence[int], problems: _Problems, concealed: Mapping[int, tuple[str, ...]] | None = None
+) -> list[Rejected]:
     """The bad rows with their reasons, and every other row of the order because of them."""
     bad = sorted(problems.by_row)
     if len(bad) == 1:
@@ -688,9 +712,20 @@ def _reject_order(number: str, rows: Sequence[int], problems: _Problems) -> list
             if row in problems.by_row
             else f"order {number} rejected because of {because}",
             order=number,
+            concealed=(concealed or {}).get(row, ()),
         )
         for row in rows
     ]
+
+
+def _card_numbers_of_row(row: SourceRow, columns: Columns) -> tuple[str, ...]:
+    """Card numbers in a tabular row's payment or email cell (the PayPal account), as written.
+
+    A row read with more values than columns has its cells shifted: any cell of it may hold the payment's.
+    """
+    if row.problem:
+        return tuple(number for cell in row.cells for number in card_numbers(cell))
+    return tuple(number for name in PAYMENT_CELLS for number in card_numbers(columns.value(row, name)))
 
 
 def _locate_all(
@@ -748,9 +783,25 @@ class _OrderBuilder:
         self.problems = _Problems()
         self.values: dict[str, str] = {}
         self.sources: dict[str, int] = {}
+        # Card numbers found in the rows, by row, as written: never read, never repeated, kept out of every file.
+        self.concealed: dict[int, tuple[str, ...]] = {}
+        for row in group:
+            found = _card_numbers_of_row(row, columns)
+            if found:
+                self.concealed[row.number] = found
         # Rows that could not be read as rows (values shifted past the header) take no part in the order's fields.
-        self.readable = [row for row in group if not row.problem]
+        self.readable = [self._without_card_numbers(row) for row in group if not row.problem]
         self.bad_currency = False
+
+    def _without_card_numbers(self, row: SourceRow) -> SourceRow:
+        """The row with each payment cell that holds a card number refused and read as blank."""
+        cells = list(row.cells)
+        for name in PAYMENT_CELLS:
+            position = self.columns.index.get(name)
+            if position is not None and position < len(cells) and card_numbers(cells[position]):
+                self.problems.add(row.number, self.label(name), CARD_NUMBER_IN_CELL)
+                cells[position] = ""
+        return SourceRow(number=row.number, cells=tuple(cells), problem=row.problem)
 
     def label(self, field_name: str) -> str:
         """The column as the file spells it, or as the layout documents it when the file has none."""
@@ -1082,6 +1133,8 @@ def _first_message(error: ValidationError) -> str:
 def write_rejected(table: SourceTable, rejected: Sequence[Rejected], path: Path) -> None:
     """The rejected rows as the file had them, plus `row` and `reason`; written whole or not at all.
 
+    Card numbers are the exception: each one a row was rejected for reads `[card number removed]`.
+
     UTF-8 with a byte-order mark, so spreadsheet programs show every character; a fixed file imports again.
     """
     keep = [
@@ -1090,13 +1143,18 @@ def write_rejected(table: SourceTable, rejected: Sequence[Rejected], path: Path)
         if header_name(column) not in (ROW_COLUMN, REASON_COLUMN)
     ]
     by_number = {row.number: row for row in table.rows}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*(table.columns[position] for position in keep), ROW_COLUMN, REASON_COLUMN])
+    rows: list[list[str | int]] = [[*(table.columns[position] for position in keep), ROW_COLUMN, REASON_COLUMN]]
     for item in sorted(rejected, key=lambda entry: entry.row):
         source = by_number.get(item.row)
         cells = [source.cells[position] if source and position < len(source.cells) else "" for position in keep]
-        writer.writerow([*cells, item.row, item.reason])
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(buffer.getvalue(), encoding="utf-8-sig", newline="")
-    temporary.replace(path)
+        concealed = [_conceal(cell, item.concealed) for cell in cells]
+        rows.append([*concealed, item.row, _conceal(item.reason, item.concealed)])
+    # Text that would start a formula is kept as text, and a link planted at `path` is replaced, not written through.
+    spreadsheets.write_file(path, spreadsheets.csv_text(rows).encode("utf-8-sig"))
+
+
+def _conceal(text: str, numbers: Sequence[str]) -> str:
+    # Longest first: a number that also appears inside a longer run is removed whole.
+    for number in sorted(numbers, key=len, reverse=True):
+        text = text.replace(number, CARD_NUMBER_REMOVED)
+    return text

@@ -5,7 +5,6 @@ The same bytes go to `oms report --csv/--xlsx` and to the console's downloads.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,13 +17,12 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from domain.money import MINOR_UNITS, Money
 from domain.report import Report, csv_rows, period_text
+from starter.spreadsheets import csv_text, keep_text_as_text
 
 
 def report_csv(result: Report) -> bytes:
-    """Every figure as one CSV row (section, item, currency, figure, value), UTF-8."""
-    text = io.StringIO(newline="")
-    csv.writer(text).writerows(csv_rows(result))
-    return text.getvalue().encode("utf-8")
+    """Every figure as one CSV row (section, item, currency, figure, value), UTF-8; no text runs as a formula."""
+    return csv_text(csv_rows(result)).encode("utf-8")
 
 
 def report_xlsx(result: Report) -> bytes:
@@ -147,6 +145,8 @@ def _rows(sheet: Worksheet, headers: tuple[str, ...], rows: Sequence[Sequence[Ce
                 places = MINOR_UNITS[value.currency]
                 decimals = "." + "0" * places if places else ""
                 sheet.cell(row=sheet.max_row, column=column).number_format = f'#,##0{decimals} "{value.currency}"'
+    # A product or customer name such as `=HYPERLINK(...)` is text to show, never a formula to run.
+    keep_text_as_text(sheet)
     for column, header in enumerate(headers, start=1):
         width = max([len(header)] + [len(str(row[column - 1] or "")) for row in rows])
         sheet.column_dimensions[get_column_letter(column)].width = min(max(width + 2, 10), 60)

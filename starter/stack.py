@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,9 @@ from temporalio.client import Client
 from activities.mail_relay import run_mail_relay
 from domain.order import FulfilmentMode
 from settings import Settings
+from starter import codec_server
+from starter.codec import create_key_file, key_file
+from starter.codec_server import codec_endpoint
 from starter.mail_sink import MailSink
 from starter.placement import OrderAlreadyExists, OrderInputError, parse_order, place_order
 from store import migrate
@@ -52,6 +57,9 @@ DEMO_OPERATOR = "operator@demo-shop.example"
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 LOG_TAIL_LINES = 15
+
+# Files the embedded stack creates are its owner's only: rw------- files, rwx------ folders.
+STATE_UMASK = 0o077
 
 log = logging.getLogger("oms.stack")
 
@@ -107,6 +115,9 @@ class DevServer:
             str(settings.temporal_ui_port),
             "--namespace",
             settings.temporal_namespace,
+            # The UI asks our codec server to decrypt payloads, so engineers on this machine read them in clear.
+            "--ui-codec-endpoint",
+            codec_endpoint(settings),
         ]
         for key in SEARCH_ATTRIBUTES:
             arguments += ["--search-attribute", f"{key.name}={search.type_name(key)}"]
@@ -202,6 +213,7 @@ def refuse_taken_ports(settings: Settings) -> None:
         ("Temporal UI", settings.temporal_host, settings.temporal_ui_port, "OMS_TEMPORAL_UI_PORT"),
         ("SMTP sink", settings.smtp_host, settings.smtp_port, "OMS_SMTP_PORT"),
         ("operator console", settings.web_host, settings.web_port, "OMS_WEB_PORT"),
+        ("codec server", settings.codec_host, settings.codec_port, "OMS_CODEC_PORT"),
     )
     for purpose, host, port, variable in wanted:
         with socket.socket() as probe:
@@ -253,11 +265,13 @@ def banner(
     lines = [
         "oms is up. Ctrl-C stops everything; state stays in " + str(paths.var),
         f"  Console         http://{settings.web_host}:{settings.web_port}",
-        f"  Temporal UI     http://{host}:{settings.temporal_ui_port}",
+        f"  Temporal UI     http://{host}:{settings.temporal_ui_port}  (decrypts through the codec server)",
+        f"  Codec server    {codec_endpoint(settings)}  "
+        f"(temporal workflow show --codec-endpoint {codec_endpoint(settings)} ...)",
         f"  Temporal gRPC   {settings.temporal_address}  namespace {settings.temporal_namespace}, "
         f"task queue {settings.task_queue}",
         f"  Mail            SMTP {settings.smtp_host}:{settings.smtp_port}, kept in {paths.mail}/new",
-        f"  OMS database    {settings.oms_database_url}",
+        f"  OMS database    {settings.oms_database_display}",
         f"  Dev server log  {paths.temporal_log}",
     ]
     if demo_orders:
@@ -282,13 +296,57 @@ def banner(
     return "\n".join(lines)
 
 
+def keep_state_private(paths: StackPaths) -> None:
+    """Make the var directory its owner's alone, and have this process and its children create files so.
+
+    Sets the process's umask for the rest of its life (which `oms up` is): the OMS database, the dev server's
+    workflow histories with their -wal and -shm files, the log and every caught email hold customer data.
+    """
+    os.umask(STATE_UMASK)
+    paths.var.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # A var/ from an earlier version, or copied in, may be readable by others: tighten what is there.
+    tightened = [path for path in _state_entries(paths) if _tighten(path)]
+    if tightened:
+        log.warning(
+            "%s was readable by other users: made %d file(s) and folder(s) its owner's only",
+            paths.var,
+            len(tightened),
+        )
+
+
+def _state_entries(paths: StackPaths) -> list[Path]:
+    """The var directory and what the stack keeps in it; nothing else, as OMS_VAR_DIR may name a shared folder."""
+    databases = (paths.temporal_db, paths.var / "oms.db")
+    found = [paths.var, paths.temporal_log]
+    found += [database.with_name(database.name + suffix) for database in databases for suffix in ("", "-wal", "-shm")]
+    for folder, _, files in os.walk(paths.mail):
+        found += [Path(folder), *(Path(folder, name) for name in files)]
+    return found
+
+
+def _tighten(path: Path) -> bool:
+    """Take group and others' permissions off `path` (never a link's target); whether there were any."""
+    try:
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode) or not mode & STATE_UMASK:
+            return False
+        path.chmod(stat.S_IMODE(mode) & ~STATE_UMASK)
+    except FileNotFoundError:
+        # Gone meanwhile, e.g. an email another process was delivering: nothing left to protect.
+        return False
+    return True
+
+
 async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the embedded stack until SIGINT, SIGTERM or `stop`; then drain the worker and stop everything."""
     stop = stop or asyncio.Event()
     refuse_taken_ports(settings)
     paths = StackPaths(settings.var_dir)
-    paths.var.mkdir(parents=True, exist_ok=True)
+    keep_state_private(paths)
     fresh = not paths.temporal_db.exists()
+    if settings.payload_keys is None and create_key_file(key_file(settings)):
+        # Payloads written before there was a key stay readable: only encrypted payloads need one to decode.
+        log.info("payloads are encrypted with a new key kept in %s (mode 0600): keep it with var/", key_file(settings))
     engine = create_engine(settings.oms_database_url)
     server = DevServer(settings, paths)
     sink = MailSink(paths.mail, settings.smtp_host, settings.smtp_port)
@@ -317,6 +375,7 @@ async def run_stack(settings: Settings, stop: asyncio.Event | None = None) -> No
                 *(run_until(worker, stop) for worker in workers),
                 run_mail_relay(sessions, settings, stop),
                 serve_console(settings, stop),
+                codec_server.serve(settings, stop),
             )
             try:
                 await apply_new_order_email_setting(client, settings)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -25,10 +27,19 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
         raise ValueError(f"read_only: an engine can be made read-only on SQLite or PostgreSQL, not on {backend}")
     if backend != "sqlite":
         return create_async_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        _private_file(Path(parsed.database))
     # Writers take the lock up front: no deadlock-prone upgrade from a read lock, and busy_timeout applies.
     return _sqlite(url, WRITER_PRAGMAS, "BEGIN IMMEDIATE")
+
+
+def _private_file(database: Path) -> None:
+    """Create the SQLite file, if new, for its owner only: SQLite gives its -wal and -shm files the same mode.
+
+    The database holds customers' names and addresses; a new folder for it is its owner's alone too.
+    """
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 # A writer's connection: WAL so readers never wait, a generous busy timeout for racing writers.
@@ -60,6 +71,19 @@ def _sqlite(url: str, pragmas: tuple[str, ...], begin: str) -> AsyncEngine:
         connection.exec_driver_sql(begin)
 
     return engine
+
+
+def displayed_url(url: str) -> str:
+    """`url` as messages, logs and banners show it: the password masked, whatever the URL looks like."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        scheme, separator, _ = url.partition("://")
+        return f"{scheme}://*** (not a valid URL)" if separator else "*** (not a valid URL)"
+    if parsed.host and "@" in parsed.host:
+        # An unescaped @ in the password: SQLAlchemy took the password's tail for part of the host.
+        parsed = parsed.set(host=parsed.host.rpartition("@")[2])
+    return parsed.render_as_string(hide_password=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,17 +6,19 @@ import itertools
 from typing import Any
 
 from domain.order import Order
+from gateways.payments import APPROVED_CARD, DECLINED_CARD, TEST_CARDS
 
 _numbers = itertools.count(1000)
 
-CARD_APPROVES = "4242424242424242"
-CARD_DECLINES = "4000000000000002"
+# The sandbox's test cards by token, as a shop's checkout hands them over.
+CARD_APPROVES = APPROVED_CARD
+CARD_DECLINES = DECLINED_CARD
 
 
 def an_order(
     *,
     method: str = "card",
-    card_number: str | None = CARD_APPROVES,
+    card: str = CARD_APPROVES,
     lines: list[tuple[str, int, str]] | None = None,
     currency: str = "EUR",
     channel: str = "web",
@@ -24,10 +26,14 @@ def an_order(
     email: str = "ada@example.com",
     shipping: str = "0",
 ) -> Order:
-    """A valid order; `lines` are (SKU, quantity, unit price) and default to two demo mugs."""
+    """A valid order; `lines` are (SKU, quantity, unit price) and default to two demo mugs.
+
+    A card order pays with the test card whose token is `card`, with the brand and last four digits it shows.
+    """
     payment: dict[str, Any] = {"method": method}
     if method == "card":
-        payment["card_number"] = card_number
+        shown = next(test_card for test_card in TEST_CARDS if test_card.token == card)
+        payment.update(token=card, brand=shown.brand, last4=shown.last4)
     return Order.model_validate(
         {
             "channel": channel,

@@ -898,7 +898,8 @@ class OrderWorkflow:
         self._view.status = status
         self._view.operator_list = status.operator_list
         self._note(event, detail, status=status, by=by)
-        workflow.set_current_details(f"**{status.value}**: {event}" + (f" ({detail})" if detail else ""))
+        # Not the detail: it may hold an operator's free text (a reason, a note), and current details are not encrypted.
+        workflow.set_current_details(f"**{status.value}**: {event}")
         updates = search.of_order(self._order, status)
         if self._view.refunds:
             running = [refund.deadline for refund in self._view.refunds if refund.is_open]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from settings import Settings
 from starter.operations import Shop
+from starter.serving import serve_until
 from starter.web import live, orders, shop_pages
 from starter.web.console import STATIC, Console, console_of, is_htmx, render, templates_for
 from starter.web.security import (
@@ -171,33 +170,13 @@ async def _forbidden(request: Request, error: Exception) -> Response:
     return render(request, "forbidden.html", None, status_code=403, reason=str(error))
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: `oms up` and `oms web` stop it through `stop`."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Serve the console on OMS_WEB_HOST:OMS_WEB_PORT until `stop` is set."""
-    config = uvicorn.Config(
+    await serve_until(
         create_app(settings),
+        stop,
         host=settings.web_host,
         port=settings.web_port,
-        log_config=None,
-        # Our middleware logs each request without its query string; uvicorn's would print search terms.
-        access_log=False,
         lifespan="on",
         proxy_headers=settings.web_https,
-        server_header=False,
     )
-    server = _QuietServer(config)
-    serving = asyncio.create_task(server.serve())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        server.should_exit = True
-        stopping.cancel()
-        await serving

@@ -123,7 +123,7 @@ async def test_confirmation_email_lists_lines_quantities_totals_and_payment_meth
         assert "1,234.50 EUR" in body
         assert "4.90 EUR" in body
         assert "1,264.40 EUR" in body
-        assert "card ending 4242" in body
+        assert "Visa ending 4242" in body
 
 
 async def test_confirmation_email_formats_yen_without_decimals_and_dinar_with_three(

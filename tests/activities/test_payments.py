@@ -34,11 +34,11 @@ def payments(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> 
     return PaymentActivities(sessions, settings)
 
 
-def card(order_id: str, number: str, amount: str = "14.90", currency: str = "EUR") -> api.CapturePayment:
-    """A card capture request for `order_id`."""
+def card(order_id: str, token: str, amount: str = "14.90", currency: str = "EUR") -> api.CapturePayment:
+    """A card capture request for `order_id`, paid with the sandbox's test card `token` (Visa ending 4242)."""
     return api.CapturePayment(
         order_id=order_id,
-        payment=PaymentDetails(method=PaymentMethod.CARD, card_number=number),
+        payment=PaymentDetails(method=PaymentMethod.CARD, token=token, brand="visa", last4="4242"),
         amount=Money.of(amount, currency),
     )
 
@@ -74,22 +74,26 @@ async def test_an_approved_card_is_captured_in_minor_units(
         row = (await session.scalars(select(PaymentRecord))).one()
     assert (row.idempotency_key, row.amount_minor, row.currency) == ("web-1001:capture", 1490, "EUR")
     assert row.gateway_reference == captured.gateway_reference
-    assert row.reference == "card ending 4242"
+    assert row.reference == "Visa ending 4242"
 
 
 @pytest.mark.parametrize(
-    ("number", "reason"),
-    [(gateway.DECLINED_CARD, "card_declined"), (gateway.INSUFFICIENT_FUNDS_CARD, "insufficient_funds")],
+    ("token", "reason"),
+    [
+        (gateway.DECLINED_CARD, "card_declined"),
+        (gateway.INSUFFICIENT_FUNDS_CARD, "insufficient_funds"),
+        ("tok_made_up", "invalid_token"),
+    ],
 )
 async def test_a_declined_card_is_a_non_retryable_payment_declined_error(
     env: ActivityEnvironment,
     payments: PaymentActivities,
     sessions: async_sessionmaker[AsyncSession],
-    number: str,
+    token: str,
     reason: str,
 ) -> None:
     with pytest.raises(ApplicationError) as declined:
-        await env.run(payments.capture_payment, card("web-1002", number))
+        await env.run(payments.capture_payment, card("web-1002", token))
 
     assert declined.value.type == ErrorType.PAYMENT_DECLINED
     assert declined.value.non_retryable
@@ -97,6 +101,72 @@ async def test_a_declined_card_is_a_non_retryable_payment_declined_error(
     assert reason in declined.value.message
     assert declined.value.details == (reason,)
     assert await payment_rows(sessions) == 0
+
+
+# --- the sandbox gateway's test cards -------------------------------------------------------------------------
+
+
+def charged(payment: PaymentDetails, attempt: int = 1) -> gateway.Charge:
+    """What the sandbox gateway does with a 5 EUR charge on `attempt`."""
+    return gateway.charge(payment, Money.of("5", "EUR"), idempotency_key="k", attempt=attempt)
+
+
+def by_token(token: str) -> PaymentDetails:
+    return PaymentDetails(method=PaymentMethod.CARD, token=token)
+
+
+def by_legacy_number(number: str) -> PaymentDetails:
+    """A card payment as orders placed before tokens carry it."""
+    return PaymentDetails(method=PaymentMethod.CARD, card_number=number)
+
+
+@pytest.mark.parametrize("token", [gateway.APPROVED_CARD, gateway.MASTERCARD, gateway.AMEX, gateway.REFUND_OUTAGE_CARD])
+def test_the_approving_test_cards_are_charged(token: str) -> None:
+    assert charged(by_token(token)).amount == Money.of("5", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (gateway.DECLINED_CARD, "card_declined"),
+        (gateway.INSUFFICIENT_FUNDS_CARD, "insufficient_funds"),
+        ("tok_visa_gold", "invalid_token"),
+    ],
+)
+def test_the_declining_test_cards_and_unknown_tokens_are_declined_with_their_reason(token: str, reason: str) -> None:
+    with pytest.raises(gateway.PaymentDeclined) as declined:
+        charged(by_token(token))
+
+    assert declined.value.reason == reason
+
+
+def test_the_flaky_test_card_fails_twice_then_is_approved() -> None:
+    for attempt in range(1, gateway.FLAKY_CARD_FAILURES + 1):
+        with pytest.raises(gateway.GatewayUnavailable, match="processing_error"):
+            charged(by_token(gateway.FLAKY_CARD), attempt)
+
+    assert charged(by_token(gateway.FLAKY_CARD), gateway.FLAKY_CARD_FAILURES + 1).amount == Money.of("5", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"), [("4000000000000002", "card_declined"), ("4000000000009995", "insufficient_funds")]
+)
+def test_a_legacy_order_with_a_declining_test_card_number_is_still_declined(number: str, reason: str) -> None:
+    with pytest.raises(gateway.PaymentDeclined) as declined:
+        charged(by_legacy_number(number))
+
+    assert declined.value.reason == reason
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "5555555555554444"])
+def test_a_legacy_order_with_any_other_card_number_is_still_approved(number: str) -> None:
+    assert charged(by_legacy_number(number)).amount == Money.of("5", "EUR")
+
+
+def test_a_legacy_order_with_the_flaky_test_card_number_still_fails_twice_first() -> None:
+    with pytest.raises(gateway.GatewayUnavailable):
+        charged(by_legacy_number("4000000000000119"), attempt=2)
+    assert charged(by_legacy_number("4000000000000119"), attempt=3).amount == Money.of("5", "EUR")
 
 
 async def test_a_declined_paypal_account_is_a_non_retryable_payment_declined_error(
@@ -233,8 +303,9 @@ def test_every_test_card_is_documented_for_the_readme() -> None:
     documented = gateway.__doc__ or ""
 
     for test_card in gateway.TEST_CARDS:
-        spaced = " ".join(test_card.number[i : i + 4] for i in range(0, 16, 4))
-        assert spaced in documented
+        assert f"``{test_card.token}``" in documented
+        assert f"{test_card.brand} {test_card.last4}" in documented
+    assert f"``{gateway.UNKNOWN_CARD_REASON}``" in documented
     assert gateway.DECLINING_PAYPAL_EMAIL in documented
 
 

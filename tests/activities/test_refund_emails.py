@@ -72,7 +72,7 @@ async def test_the_refunded_email_tells_the_customer_the_amount_lines_method_and
         assert "2 x Blue mug (MUG-BLUE) at 12.50 EUR = 25.00 EUR" in body
         assert "1 x TEA at 1,234.50 EUR" in body
         assert "Shipping: 4.90 EUR" in body
-        assert "card ending 4242" in body
+        assert "Visa ending 4242" in body
         assert "arrived broken" in body
 
 
@@ -132,7 +132,7 @@ async def test_the_cancelled_email_gives_the_reason_and_the_money_coming_back(
     assert subject(message) == "Demo Shop: order web-1001 cancelled"
     for body in bodies(message):
         assert "out of stock for months" in body
-        assert "We are refunding 29.90 EUR to your card ending 4242." in body
+        assert "We are refunding 29.90 EUR to your Visa ending 4242." in body
 
 
 async def test_the_cancelled_email_of_an_unpaid_order_says_nothing_about_money(
@@ -256,7 +256,7 @@ async def test_the_escalation_of_a_gateway_refund_names_the_gateways_failure(
 
     [message] = await smtp.wait_for(1)
     text, _ = bodies(message)
-    assert "has not managed to pay it back to the card ending 4242 (last error: processing_error)" in text
+    assert "has not managed to pay it back to the Visa ending 4242 (last error: processing_error)" in text
     assert "it is overdue by 2 days" in text
 
 

@@ -43,25 +43,25 @@ def tried_for(elapsed: timedelta) -> ActivityEnvironment:
     return env
 
 
-def card(number: str = gateway.APPROVED_CARD) -> PaymentDetails:
-    """Card payment details with a sandbox test number."""
-    return PaymentDetails(method=PaymentMethod.CARD, card_number=number)
+def card(token: str = gateway.APPROVED_CARD) -> PaymentDetails:
+    """Card payment details with a sandbox test token."""
+    return PaymentDetails(method=PaymentMethod.CARD, token=token)
 
 
 async def captured(
-    payments: PaymentActivities, order_id: str, amount: str = "50.00", number: str = gateway.APPROVED_CARD
+    payments: PaymentActivities, order_id: str, amount: str = "50.00", token: str = gateway.APPROVED_CARD
 ) -> api.PaymentCaptured:
     """Capture `amount` EUR for the order by card, as its workflow did at placement."""
-    request = api.CapturePayment(order_id=order_id, payment=card(number), amount=Money.of(amount, "EUR"))
+    request = api.CapturePayment(order_id=order_id, payment=card(token), amount=Money.of(amount, "EUR"))
     return await ActivityEnvironment().run(payments.capture_payment, request)
 
 
 def refund(
-    order_id: str, refund_id: str, amount: str, number: str = gateway.APPROVED_CARD, currency: str = "EUR"
+    order_id: str, refund_id: str, amount: str, token: str = gateway.APPROVED_CARD, currency: str = "EUR"
 ) -> api.RefundPayment:
     """Pay `amount` back for the order's refund `refund_id` to the card it was paid with."""
     return api.RefundPayment(
-        order_id=order_id, refund_id=refund_id, payment=card(number), amount=Money.of(amount, currency)
+        order_id=order_id, refund_id=refund_id, payment=card(token), amount=Money.of(amount, currency)
     )
 
 
@@ -117,6 +117,36 @@ def test_the_outage_card_is_charged_like_any_other() -> None:
     assert charge.amount == Money.of("5", "EUR")
 
 
+def test_the_outage_cards_refunds_fail_for_48_hours_and_then_succeed() -> None:
+    def refunded(elapsed: timedelta) -> gateway.RefundReceipt:
+        outage = card(gateway.REFUND_OUTAGE_CARD)
+        return gateway.refund(outage, "sbx_1", Money.of("5", "EUR"), idempotency_key="k", elapsed=elapsed)
+
+    with pytest.raises(gateway.GatewayUnavailable, match="processing_error"):
+        refunded(gateway.REFUND_OUTAGE - timedelta(seconds=1))
+    assert refunded(gateway.REFUND_OUTAGE).amount == Money.of("5", "EUR")
+
+
+def test_a_legacy_order_paid_with_the_outage_card_number_still_meets_the_refund_outage() -> None:
+    legacy = PaymentDetails(method=PaymentMethod.CARD, card_number="4000000000000341")
+
+    with pytest.raises(gateway.GatewayUnavailable, match="processing_error"):
+        gateway.refund(legacy, "sbx_1", Money.of("5", "EUR"), idempotency_key="k", elapsed=timedelta(hours=1))
+    paid = gateway.refund(legacy, "sbx_1", Money.of("5", "EUR"), idempotency_key="k", elapsed=gateway.REFUND_OUTAGE)
+    assert paid.amount == Money.of("5", "EUR")
+
+
+@pytest.mark.parametrize(
+    "payment",
+    [card(gateway.APPROVED_CARD), PaymentDetails(method=PaymentMethod.CARD, card_number="4242424242424242")],
+    ids=["token", "legacy card number"],
+)
+def test_other_cards_are_refunded_at_once(payment: PaymentDetails) -> None:
+    paid = gateway.refund(payment, "sbx_1", Money.of("5", "EUR"), idempotency_key="k", elapsed=timedelta())
+
+    assert paid.amount == Money.of("5", "EUR")
+
+
 # --- refund_payment -------------------------------------------------------------------------------------------
 
 
@@ -145,8 +175,8 @@ async def test_a_refund_is_paid_back_to_the_card_and_stored_in_minor_units(
 async def test_the_outage_cards_refund_fails_retryably_for_its_first_48_hours(
     payments: PaymentActivities, sessions: async_sessionmaker[AsyncSession], elapsed: timedelta
 ) -> None:
-    await captured(payments, "web-2002", number=gateway.REFUND_OUTAGE_CARD)
-    request = refund("web-2002", "refund-web-2002-1", "10.00", number=gateway.REFUND_OUTAGE_CARD)
+    await captured(payments, "web-2002", token=gateway.REFUND_OUTAGE_CARD)
+    request = refund("web-2002", "refund-web-2002-1", "10.00", token=gateway.REFUND_OUTAGE_CARD)
 
     with pytest.raises(ApplicationError) as failed:
         await tried_for(elapsed).run(payments.refund_payment, request)
@@ -161,8 +191,8 @@ async def test_the_outage_cards_refund_fails_retryably_for_its_first_48_hours(
 async def test_the_outage_cards_refund_succeeds_once_it_has_been_tried_for_48_hours(
     payments: PaymentActivities, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await captured(payments, "web-2003", number=gateway.REFUND_OUTAGE_CARD)
-    request = refund("web-2003", "refund-web-2003-1", "10.00", number=gateway.REFUND_OUTAGE_CARD)
+    await captured(payments, "web-2003", token=gateway.REFUND_OUTAGE_CARD)
+    request = refund("web-2003", "refund-web-2003-1", "10.00", token=gateway.REFUND_OUTAGE_CARD)
 
     paid = await tried_for(gateway.REFUND_OUTAGE).run(payments.refund_payment, request)
 
@@ -173,8 +203,8 @@ async def test_the_outage_cards_refund_succeeds_once_it_has_been_tried_for_48_ho
 async def test_a_refund_repeated_after_a_crash_pays_back_once(
     payments: PaymentActivities, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await captured(payments, "web-2004", number=gateway.REFUND_OUTAGE_CARD)
-    request = refund("web-2004", "refund-web-2004-1", "10.00", number=gateway.REFUND_OUTAGE_CARD)
+    await captured(payments, "web-2004", token=gateway.REFUND_OUTAGE_CARD)
+    request = refund("web-2004", "refund-web-2004-1", "10.00", token=gateway.REFUND_OUTAGE_CARD)
     first = await tried_for(timedelta(hours=50)).run(payments.refund_payment, request)
 
     # A fresh attempt would meet the outage at the gateway: it succeeds only because it never asks it again.
@@ -307,12 +337,12 @@ async def test_a_payout_of_more_than_was_paid_is_rejected(payments: PaymentActiv
 async def test_a_refund_paid_out_by_hand_is_not_paid_again_through_the_gateway(
     payments: PaymentActivities, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await captured(payments, "web-2014", number=gateway.REFUND_OUTAGE_CARD)
+    await captured(payments, "web-2014", token=gateway.REFUND_OUTAGE_CARD)
     by_hand = await ActivityEnvironment().run(
         payments.record_refund_payout, payout("web-2014", "refund-web-2014-1", "50")
     )
 
-    request = refund("web-2014", "refund-web-2014-1", "50.00", number=gateway.REFUND_OUTAGE_CARD)
+    request = refund("web-2014", "refund-web-2014-1", "50.00", token=gateway.REFUND_OUTAGE_CARD)
     retried = await tried_for(timedelta(hours=60)).run(payments.refund_payment, request)
 
     assert retried == by_hand

@@ -98,6 +98,7 @@ class ConsoleStack:
             OMS_TEMPORAL_UI_PORT=str(free_port()),
             OMS_SMTP_PORT=str(free_port()),
             OMS_WEB_PORT=str(free_port()),
+            OMS_CODEC_PORT=str(free_port()),
             OMS_PICK_SECONDS="0",
             OMS_PACK_SECONDS="0",
             OMS_CARRIER_TRANSIT_SECONDS="0",

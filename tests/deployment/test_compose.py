@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,8 +19,11 @@ from typer.testing import CliRunner
 
 from settings import Settings
 from starter.cli import app
+from starter.codec import new_key
 from tests.deployment.conftest import (
+    COMPOSE_FILE,
     CONDITIONS,
+    DOCKERIGNORE,
     PINNED_TAG,
     ROOT,
     STACK_SECTION,
@@ -38,6 +43,43 @@ SETTINGS_VARIABLES = {PREFIX + name.upper() for name in Settings.model_fields}
 
 # The PostgreSQL image keeps its data here; a container's own layer would lose it with the container.
 POSTGRES_DATA = "/var/lib/postgresql/data"
+
+ENV_EXAMPLE = ROOT / ".env.example"
+
+# `${NAME}`, `${NAME:?message}`, `${NAME:-default}`...: what Compose fills in from `.env` or the environment.
+REFERENCE = re.compile(r"\$\{(?P<name>\w+)(?::?[-?+][^}]*)?\}")
+
+# Variables whose value is a secret, by name; the compose file may only take them from `.env`.
+SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|KEYS?\b|API_KEY")
+
+# The password in a URL's user part, as in `postgresql://user:password@host/db`.
+URL_PASSWORD = re.compile(r"://[^:/@\s]+:(?P<password>[^@\s]+)@")
+
+
+def env_example() -> dict[str, str]:
+    """The variables `.env.example` lists, with their (placeholder) values."""
+    lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    pairs = [line.partition("=") for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return {name.strip(): value.strip() for name, _, value in pairs}
+
+
+def interpolated(value: str, variables: Mapping[str, str]) -> str:
+    """`value` with every `${NAME...}` replaced as Compose would from `variables`."""
+    return REFERENCE.sub(lambda found: variables[found.group("name")], value)
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A service's published ports as (host address, host port, container port), short or long form."""
+    found = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            found.append((str(port.get("host_ip", "")), str(port.get("published", "")), str(port.get("target"))))
+            continue
+        parts = str(port).rsplit(":", 2)
+        # "8080", "8080:8080" and "127.0.0.1:8080:8080": a missing address means every address of the host.
+        parts = ["", "", *parts][-3:]
+        found.append((parts[0], parts[1], parts[2]))
+    return found
 
 
 def oms_variables(services: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
@@ -133,10 +175,13 @@ def test_the_worker_environment_is_a_valid_configuration_pointing_at_services_of
     # Compose would turn an unquoted `true` into `True` or refuse it; quoted, the value reaches the code as written.
     unquoted = {variable: value for variable, value in worker_environment.items() if not isinstance(value, str)}
     assert not unquoted, f"quote these values in docker-compose.yml: {unquoted}"
+    # What an operator's .env holds, filled in as .env.example says.
+    dot_env = {name: "x" for name in env_example()}
+    dot_env.update(POSTGRES_PASSWORD="0a1b2c3d", OMS_PAYLOAD_KEYS=new_key("k1"), OMS_PAYLOAD_KEY_ID="k1")
     for variable in SETTINGS_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     for variable, value in worker_environment.items():
-        monkeypatch.setenv(variable, value)
+        monkeypatch.setenv(variable, interpolated(value, dot_env))
 
     settings = Settings(_env_file=None)
 
@@ -278,3 +323,78 @@ def test_every_oms_command_the_stack_runs_is_a_command_of_the_cli(
 
     assert commands
     assert not unknown, f"no such `oms` command: {unknown}"
+
+
+def test_every_published_port_listens_on_the_hosts_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    published = {name: published_ports(service) for name, service in services.items()}
+    open_to_all = [f"{name}: {port}" for name, ports in published.items() for port in ports if port[0] != "127.0.0.1"]
+
+    assert any(published.values()), "the stack publishes no port"
+    assert not open_to_all, f"published on every address of the host, not 127.0.0.1: {open_to_all}"
+
+
+def test_no_password_or_key_is_written_in_the_compose_file(services: dict[str, dict[str, Any]]) -> None:
+    written = []
+    for name, service in services.items():
+        for variable, value in environment(service).items():
+            text = str(value)
+            if SECRET_NAME.search(variable) and not REFERENCE.fullmatch(text):
+                written.append(f"{name}: {variable}")
+            for found in URL_PASSWORD.finditer(text):
+                if not REFERENCE.fullmatch(found.group("password")):
+                    written.append(f"{name}: {variable} (the URL's password)")
+
+    assert not written, f"secrets written into docker-compose.yml instead of taken from .env: {sorted(written)}"
+
+
+def test_every_variable_the_compose_file_takes_from_dot_env_is_in_env_example() -> None:
+    used = {found.group("name") for found in REFERENCE.finditer(COMPOSE_FILE.read_text(encoding="utf-8"))}
+    listed = env_example()
+
+    assert used, "docker-compose.yml takes nothing from .env"
+    assert not used - set(listed), f".env.example does not list {sorted(used - set(listed))}"
+    # The example is a template: a value in it would be a secret everybody has.
+    filled_in = sorted(name for name in used if listed.get(name))
+    assert not filled_in, f".env.example gives values that every copy would share: {filled_in}"
+
+
+def test_the_dot_env_file_with_the_secrets_is_never_committed_nor_built_into_the_image() -> None:
+    def patterns(path: Path) -> set[str]:
+        return {line.strip() for line in path.read_text(encoding="utf-8").splitlines()}
+
+    assert ".env" in patterns(ROOT / ".gitignore")
+    assert ".env" in patterns(DOCKERIGNORE)
+
+
+def test_every_oms_service_encrypts_payloads_with_the_keys_from_dot_env(services: dict[str, dict[str, Any]]) -> None:
+    oms_services = built_services(services)
+    wanted = ("OMS_PAYLOAD_KEYS", "OMS_PAYLOAD_KEY_ID")
+    lacking = {
+        name: [
+            variable
+            for variable in wanted
+            if (reference := REFERENCE.fullmatch(str(environment(service).get(variable, "")))) is None
+            or reference.group("name") != variable
+        ]
+        for name, service in oms_services.items()
+    }
+
+    assert {"worker", "codec-server"} <= set(oms_services)
+    assert not {name: missing for name, missing in lacking.items() if missing}, lacking
+
+
+def test_temporal_ui_decrypts_through_the_codec_server_the_stack_publishes(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    codec = services["codec-server"]
+    ui = services["temporal-ui"]
+    [(_, codec_port, codec_target)] = published_ports(codec)
+    [(_, ui_port, _)] = published_ports(ui)
+
+    assert codec["command"][:2] == ["oms", "codec-server"]
+    # Inside its container it listens on every address, or the published port would lead nowhere.
+    assert codec["command"][2:] == ["--host", "0.0.0.0"]
+    assert codec_target == str(Settings.model_fields["codec_port"].default)
+    # The browser calls the codec server, so both addresses are the host's published ones.
+    assert environment(ui)["TEMPORAL_CODEC_ENDPOINT"] == f"http://127.0.0.1:{codec_port}"
+    assert environment(codec)["OMS_TEMPORAL_UI_URL"] == f"http://127.0.0.1:{ui_port}"

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.order import FulfilmentMode, Order
 from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
+from starter.codec import KEY_FILE, KeyRing, data_converter, new_key
 from starter.placement import place_order
 from store.catalogue import seed_demo_catalogue
 from tests.conftest import POSTGRESQL, SQLITE, TEMPORAL_CLI, Mailbox
@@ -28,6 +28,11 @@ from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
 ON_BOTH_DATABASES = frozenset(
     {"test_placement", "test_operator_commands", "test_stock_race", "test_refunds", "test_console"}
 )
+
+# Integration tests run with encrypted payloads, as `oms up` does: one key for the session's client and for every
+# `oms` process a test starts (each shop's var/payload.keys holds it).
+PAYLOAD_KEYS = new_key("test")
+PAYLOAD_RING = KeyRing.parse(PAYLOAD_KEYS)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -44,7 +49,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     """One dev server for the whole session, with our search attributes registered."""
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_CLI),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(PAYLOAD_RING),
         search_attributes=search.ALL,
         dev_server_log_level="error",
     ) as env:
@@ -96,7 +101,9 @@ class Shop:
 
 @pytest.fixture
 async def shop_settings(dev_server: WorkflowEnvironment, settings: Settings) -> Settings:
-    """Settings of a test's shop: the dev server's address, a fresh task queue."""
+    """Settings of a test's shop: the dev server's address, a fresh task queue, the session's payload key."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    (settings.var_dir / KEY_FILE).write_text(PAYLOAD_KEYS + "\n", encoding="ascii")
     return settings.model_copy(
         update={
             "task_queue": f"orders-{uuid.uuid4()}",

@@ -67,6 +67,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         OMS_TEMPORAL_UI_PORT=str(free_port()),
         OMS_SMTP_PORT=str(free_port()),
         OMS_WEB_PORT=str(free_port()),
+        OMS_CODEC_PORT=str(free_port()),
         OMS_PICK_SECONDS="0",
         OMS_PACK_SECONDS="0",
         OMS_CARRIER_TRANSIT_SECONDS="0",
@@ -212,6 +213,8 @@ async def test_a_worker_refuses_a_namespace_without_the_search_attributes_and_sa
 
     assert worker.returncode == 1
     lines = err.decode().strip().splitlines()
+    # Without keys anywhere it would have run unencrypted, and said so first.
+    assert "workflow payloads are NOT encrypted: set OMS_PAYLOAD_KEYS" in lines[0]
     assert lines[-1].startswith("error: namespace 'default' lacks the search attributes OrderStatus, Channel,")
     assert (
         "temporal operator search-attribute create --namespace default --name OrderStatus --type Keyword" in lines[-1]

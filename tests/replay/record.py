@@ -114,7 +114,7 @@ STORIES: dict[str, tuple[Order, FulfilmentMode, Story]] = {
         paid_by_transfer,
     ),
     "declined_card_order": (
-        an_order(external_id="REC-DECLINED", card_number=CARD_DECLINES),
+        an_order(external_id="REC-DECLINED", card=CARD_DECLINES),
         FulfilmentMode.AUTO,
         left_alone,
     ),

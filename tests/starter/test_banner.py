@@ -9,14 +9,20 @@ from starter.stack import DEMO_OPERATOR, StackPaths, banner
 
 
 def settings() -> Settings:
-    return Settings(web_port=8123, temporal_ui_port=8234)
+    return Settings(web_port=8123, temporal_ui_port=8234, codec_port=8345)
 
 
 def test_the_banner_puts_the_console_next_to_temporal_ui() -> None:
     lines = banner(settings(), StackPaths(Path("var")), 0).splitlines()
     console = next(index for index, line in enumerate(lines) if line.strip().startswith("Console "))
     assert lines[console].split() == ["Console", "http://127.0.0.1:8123"]
-    assert lines[console + 1].split() == ["Temporal", "UI", "http://127.0.0.1:8234"]
+    assert lines[console + 1].split()[:3] == ["Temporal", "UI", "http://127.0.0.1:8234"]
+
+
+def test_the_banner_names_the_codec_server_that_decrypts_histories_for_the_ui_and_the_cli() -> None:
+    text = banner(settings(), StackPaths(Path("var")), 0)
+    assert "Codec server    http://127.0.0.1:8345" in text
+    assert "temporal workflow show --codec-endpoint http://127.0.0.1:8345" in text
 
 
 def test_a_fresh_state_prints_the_demo_operators_password_once() -> None:

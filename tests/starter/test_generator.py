@@ -101,12 +101,16 @@ def test_customers_live_where_they_pay_with_names_from_their_locale() -> None:
 
 
 def test_card_and_paypal_orders_use_sandbox_accounts_and_a_decline_rate_makes_some_decline() -> None:
+    sandbox = {card.token: card for card in payments.TEST_CARDS}
+    assert set(generator.APPROVED_CARDS) <= {token for token, card in sandbox.items() if card.outcome == "approved"}
     assert generator.DECLINED_CARD == payments.DECLINED_CARD
     assert generator.DECLINING_PAYPAL_EMAIL == payments.DECLINING_PAYPAL_EMAIL
     approved = orders(200)
-    assert {order.payment.card_number for order in approved if order.payment.method is PaymentMethod.CARD} == {
-        generator.APPROVED_CARD
-    }
+    cards = [order.payment for order in approved if order.payment.method is PaymentMethod.CARD]
+    assert {card.token for card in cards} == set(generator.APPROVED_CARDS)
+    for card in cards:
+        assert card.card_number is None
+        assert (card.brand, card.last4) == (sandbox[card.token or ""].brand, sandbox[card.token or ""].last4)
 
     declining = [order for order in orders(200, decline_rate=0.5) if generator.declines(order)]
 

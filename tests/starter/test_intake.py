@@ -295,11 +295,11 @@ def test_a_spreadsheet_without_a_currency_sells_in_the_shops_base_currency(tmp_p
     assert order.currency == "CHF"
 
 
-def test_a_card_payment_in_the_spreadsheet_is_rejected_for_want_of_a_card_number(tmp_path: Path) -> None:
+def test_a_card_payment_in_the_spreadsheet_is_rejected_for_want_of_a_providers_token(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "sheet.csv", SPREADSHEET_HEADER, [spreadsheet_row("1001", payment="Credit card")])
 
     assert reasons(take(path, Layout.SPREADSHEET)) == {
-        2: "Payment: card payments need a card number, which spreadsheet files do not carry; "
+        2: "Payment: card payments need the payment provider's token, which spreadsheet files do not carry; "
         "use bank transfer, invoice, cash on delivery or paypal"
     }
 
@@ -741,6 +741,113 @@ def test_the_example_import_files_import_cleanly() -> None:
         assert taken.rejected == [], name
         assert taken.repeated == [], name
         assert len(taken.candidates) == 3, name
+
+
+# --- card numbers ---------------------------------------------------------------------------------------------
+
+CARD_NUMBER = "4242 4242 4242 4242"
+REFUSED = "card numbers are not accepted; send the payment provider's token (e.g. tok_visa) with brand and last4"
+
+
+def rejected_file(path: Path, layout: Layout) -> tuple[Intake, str]:
+    """What `oms order import` makes of `path`, and the text of the rejected rows file it writes."""
+    table = intake.read_table(path, intake.file_format(path), layout)
+    taken = intake.take_in(table, layout, Channel(layout.value), CATALOGUE, "EUR")
+    intake.write_rejected(table, taken.rejected, intake.rejected_path(path))
+    return taken, intake.rejected_path(path).read_text(encoding="utf-8-sig")
+
+
+def test_a_web_line_with_a_card_number_is_rejected_and_left_out_of_the_rejected_file(tmp_path: Path) -> None:
+    order = json.loads((EXAMPLES / "web-card.json").read_text())
+    with_card = {**order, "external_id": "1002", "payment": {"method": "card", "card_number": CARD_NUMBER}}
+    path = tmp_path / "orders.jsonl"
+    path.write_text(f"{json.dumps(order)}\n{json.dumps(with_card)}\n")
+
+    taken, rejected = rejected_file(path, Layout.WEB)
+
+    assert [candidate.order_id for candidate in taken.candidates] == ["web-1001"]
+    assert reasons(taken) == {2: f"payment.card_number: {REFUSED}"}
+    assert "4242 4242" not in rejected
+    (row,) = csv.DictReader(rejected.splitlines())
+    assert json.loads(row["json"])["payment"] == {"method": "card", "card_number": "[card number removed]"}
+
+
+def test_a_card_number_sent_as_a_json_number_is_left_out_of_the_rejected_file_too(tmp_path: Path) -> None:
+    order = json.loads((EXAMPLES / "web-card.json").read_text())
+    path = tmp_path / "orders.jsonl"
+    path.write_text(json.dumps(order).replace('"token": "tok_visa"', '"token": 4000000000000002') + "\n")
+
+    taken, rejected = rejected_file(path, Layout.WEB)
+
+    assert reasons(taken) == {1: f"payment.token: holds a card number; {REFUSED}"}
+    assert "4000000000000002" not in rejected
+
+
+def test_a_card_number_in_a_line_that_is_not_even_json_is_left_out_of_the_rejected_file(tmp_path: Path) -> None:
+    path = tmp_path / "orders.jsonl"
+    path.write_text(f'{{"payment": {{"method": "card", "card_number": "{CARD_NUMBER}"}},}}\n')
+
+    taken, rejected = rejected_file(path, Layout.WEB)
+
+    assert reasons(taken)[1].startswith("invalid JSON")
+    assert "4242" not in rejected
+
+
+def test_a_card_number_in_the_spreadsheets_payment_column_is_rejected_and_left_out(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "sheet.csv",
+        SPREADSHEET_HEADER,
+        [spreadsheet_row("1001"), spreadsheet_row("1001", "COFFEE-250G", payment=f"Card {CARD_NUMBER}")],
+    )
+
+    taken, rejected = rejected_file(path, Layout.SPREADSHEET)
+
+    assert reasons(taken) == {
+        2: "order 1001 rejected because of row 3 (Payment: holds a card number; card numbers are not accepted, "
+        "remove it)",
+        3: "Payment: holds a card number; card numbers are not accepted, remove it",
+    }
+    assert "4242" not in rejected
+    assert [row["Payment"] for row in csv.DictReader(rejected.splitlines())] == [
+        "Bank transfer",
+        "Card [card number removed]",
+    ]
+
+
+def test_a_card_number_in_an_xlsx_email_cell_is_rejected_and_left_out(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "orders.xlsx",
+        [SPREADSHEET_HEADER, spreadsheet_row("1001", email="4242424242424242@paypal.example", payment="paypal")],
+    )
+
+    taken, rejected = rejected_file(path, Layout.SPREADSHEET)
+
+    assert reasons(taken) == {2: "Email: holds a card number; card numbers are not accepted, remove it"}
+    assert "4242" not in rejected
+
+
+def test_a_card_number_in_a_marketplace_payment_method_is_rejected_not_taken_as_prepaid(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "export.csv", MARKETPLACE_HEADER, [marketplace_row("302-1", payment_method="4000-0000-0000-0002")]
+    )
+
+    taken, rejected = rejected_file(path, Layout.MARKETPLACE)
+
+    assert taken.candidates == []
+    assert reasons(taken) == {2: "payment-method: holds a card number; card numbers are not accepted, remove it"}
+    assert "0002" not in rejected
+
+
+def test_sixteen_digits_that_are_no_card_number_in_a_paypal_address_are_imported(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "sheet.csv",
+        SPREADSHEET_HEADER,
+        [spreadsheet_row("1001", email="1234567812345678@example.com", payment="paypal")],
+    )
+
+    (candidate,) = take(path, Layout.SPREADSHEET).candidates
+
+    assert candidate.order.payment.paypal_email == "1234567812345678@example.com"
 
 
 # --- the command, before it needs Temporal --------------------------------------------------------------------

@@ -95,6 +95,46 @@ def test_missing_fields_and_wrong_choices_are_each_named() -> None:
     assert "got 'bitcoin'" in message
 
 
+def test_an_order_with_a_card_number_is_refused_naming_the_field_without_repeating_the_number() -> None:
+    data = example()
+    data["payment"] = {"method": "card", "card_number": "4242 4242 4242 4242"}
+
+    assert refusal(data) == (
+        "payment.card_number: card numbers are not accepted; "
+        "send the payment provider's token (e.g. tok_visa) with brand and last4"
+    )
+
+
+def test_a_card_number_sent_in_the_token_field_is_refused_without_repeating_it() -> None:
+    data = example()
+    data["payment"]["token"] = "4000-0000-0000-0002"
+
+    message = refusal(data)
+
+    assert message.startswith("payment.token: holds a card number; card numbers are not accepted")
+    assert "0000" not in message
+
+
+def test_a_card_number_hidden_in_any_payment_field_is_refused() -> None:
+    data = example("marketplace-paypal.json")
+    data["payment"]["paypal_email"] = "4242424242424242@paypal.example"
+    data["payment"]["method"] = "4000 0000 0000 0002"
+
+    message = refusal(data)
+
+    assert "payment.method: holds a card number" in message
+    assert "payment.paypal_email: holds a card number" in message
+    assert "4242" not in message
+    assert "0002" not in message
+
+
+def test_sixteen_digits_that_are_no_card_number_are_a_paypal_account_like_any_other() -> None:
+    data = example("marketplace-paypal.json")
+    data["payment"]["paypal_email"] = "1234567812345678@paypal.example"
+
+    assert parse_order(json.dumps(data)).payment.paypal_email == "1234567812345678@paypal.example"
+
+
 def test_many_problems_stay_on_one_line() -> None:
     message = refusal({"channel": "web"})
     assert "\n" not in message

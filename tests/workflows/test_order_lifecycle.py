@@ -101,7 +101,7 @@ async def test_a_declined_card_ends_in_payment_failed_with_nothing_reserved_and_
     shop: Shop,
 ) -> None:
     before = {level.sku: level.available for level in await stock_levels(shop.sessions)}
-    handle = await shop.place(an_order(card_number=CARD_DECLINES))
+    handle = await shop.place(an_order(card=CARD_DECLINES))
 
     final = await handle.result()
 

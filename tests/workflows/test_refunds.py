@@ -266,7 +266,7 @@ async def test_a_bank_transfer_refund_waits_for_the_payout_with_reminders_and_an
 
 
 async def test_a_payment_gateway_down_for_two_days_still_refunds_within_the_sla(shop: Shop) -> None:
-    order = an_order(card_number=REFUND_OUTAGE_CARD)
+    order = an_order(card=REFUND_OUTAGE_CARD)
     handle = await completed(shop, order)
 
     await ask(handle, "refund", Refund(reason="not as described"))
