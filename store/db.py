@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,10 @@ def _private_file(database: Path) -> None:
     The database holds customers' names and addresses; a new folder for it is its owner's alone too.
     """
     database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+    # Never open an existing database here: closing any descriptor of the file drops every POSIX lock this process
+    # holds on it (SQLite's own connections' too), and another process could then delete the WAL under them.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 # A writer's connection: WAL so readers never wait, a generous busy timeout for racing writers.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import sys
@@ -152,6 +153,16 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         tracking_poll_seconds=1,
         demo_data=False,
     )
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    """A typical umask (others may read new files) for the test, and the runner's own back afterwards."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @pytest.fixture

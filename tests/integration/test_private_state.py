@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,6 @@ import pytest
 from settings import Settings
 from starter.stack import DevServer, StackPaths, keep_state_private
 from tests.conftest import free_port
-
-
-@pytest.fixture
-def umask() -> Iterator[None]:
-    """The usual umask (others may read new files) for the test, and the runner's own back afterwards."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 @pytest.mark.usefixtures("umask")

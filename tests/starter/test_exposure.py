@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,16 +172,6 @@ def test_worker_metrics_listen_where_oms_metrics_host_says() -> None:
 
 
 # --- the embedded stack's state -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def umask() -> Iterator[None]:
-    """The usual umask (others may read new files) for the test, and the runner's own back afterwards."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def mode(path: Path) -> int:
