@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -92,9 +93,24 @@ def stack(stack_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Pope
                 time.sleep(0.2)
             yield process
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_stack(process)
+
+
+def stop_stack(process: subprocess.Popen[str]) -> None:
+    """Stop `oms up` as Ctrl-C does, so it stops its dev server too (which runs in a session of its own); kill
+    whatever is left if it does not."""
+    if process.poll() is not None:
+        return
+    children = descendants(process.pid)
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def oms(env: dict[str, str], *arguments: str) -> str:

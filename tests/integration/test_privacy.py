@@ -90,7 +90,7 @@ async def wait_until(settings: Settings, order_id: str, done: Any) -> OrderView:
     client = await connect(settings)
     handle = client.get_workflow_handle(workflow_id(order_id))
     while True:
-        view = await handle.query(STATUS_QUERY, result_type=OrderView)
+        view: OrderView = await handle.query(STATUS_QUERY, result_type=OrderView)
         if done(view):
             return view
         await asyncio.sleep(0.2)

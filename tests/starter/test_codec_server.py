@@ -133,7 +133,7 @@ def test_the_server_refuses_to_start_without_keys(tmp_path: Path) -> None:
 
 
 def test_by_default_the_codec_server_console_temporal_and_metrics_listen_on_this_machine_only() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     hosts = (settings.codec_host, settings.web_host, settings.temporal_host, settings.metrics_host)
     assert hosts == ("127.0.0.1",) * 4
