@@ -265,13 +265,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
             worker = found
         else:
             worker = build_worker(client, settings, sessions)
-            await apply_new_order_email_setting(client, settings)
         log.info("worker polling task queue %r at %s", worker.task_queue, settings.temporal_address)
         if (metrics := metrics_address(settings)) is not None:
             log.info("SDK metrics for Prometheus at http://%s/metrics", metrics)
         # The warehouse's worker sends no email; the order worker relays what the outbox holds for nobody else.
         relay_stop = asyncio.Event()
         relay = None if warehouse else asyncio.create_task(run_mail_relay(sessions, settings, relay_stop))
+        # The digest Schedule is brought in line while the worker already polls: a restarting worker leaves no
+        # workflow task waiting on a round trip that concerns none of them.
+        digest = None if warehouse else asyncio.create_task(apply_new_order_email_setting(client, settings))
         try:
             with stop_on_signals(stop):
                 await run_until(worker, stop)
@@ -279,6 +281,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
             relay_stop.set()
             if relay is not None:
                 await relay
+            if digest is not None:
+                await digest
         log.info("worker stopped")
     finally:
         await engine.dispose()
