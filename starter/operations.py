@@ -125,10 +125,17 @@ class Shop:
     """The operations layer: one Temporal client and one OMS database for the length of a command or a server."""
 
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], client: Client | None = None
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        client: Client | None = None,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
+        # Lists, counts, stock and reports read through these: they never take the write lock, so a page or a
+        # report never queues behind the worker's writes (on SQLite every writer transaction begins IMMEDIATE).
+        self.readers = readers or sessions
         self._client = client
         self._connecting = asyncio.Lock()
 
@@ -137,9 +144,11 @@ class Shop:
     async def open(cls, settings: Settings) -> AsyncIterator[Shop]:
         """The shop on the configured database; Temporal is connected when a call first needs it."""
         engine = create_engine(settings.oms_database_url)
+        reader = create_engine(settings.oms_database_url, read_only=True)
         try:
-            yield cls(settings, session_factory(engine))
+            yield cls(settings, session_factory(engine), readers=session_factory(reader))
         finally:
+            await reader.dispose()
             await engine.dispose()
 
     async def client(self) -> Client:
@@ -159,7 +168,7 @@ class Shop:
 
         Raises `OrderInputError` for a SKU the catalogue lacks and `OrderAlreadyExists` for an order placed before.
         """
-        return await place_order(await self.client(), self.settings, self.sessions, order, mode, by)
+        return await place_order(await self.client(), self.settings, self.readers, order, mode, by)
 
     async def order(self, order_id: str) -> OrderView:
         """The order's whole view from its `status` query; `web-1001` and `order-web-1001` both name it."""
@@ -201,16 +210,16 @@ class Shop:
             raise InvalidInput("limit", limit, "must be at least 1")
         if offset < 0:
             raise InvalidInput("offset", offset, "must be 0 or more")
-        per_list = await read_model.count_by_list(self.sessions, where)
-        matching = await read_model.count_orders(self.sessions, where, per_list)
-        shown = await read_model.list_orders(self.sessions, where=where, limit=limit, offset=offset)
+        per_list = await read_model.count_by_list(self.readers, where)
+        matching = await read_model.count_orders(self.readers, where, per_list)
+        shown = await read_model.list_orders(self.readers, where=where, limit=limit, offset=offset)
         return OrderPage(counts=per_list, matching=matching, orders=shown)
 
     # --- stock and catalogue --------------------------------------------------------------------------------
 
     async def stock(self) -> list[StockCount]:
         """Every product's stock in every warehouse: available, reserved for orders, shipped."""
-        return await catalogue.stock_levels(self.sessions)
+        return await catalogue.stock_levels(self.readers)
 
     async def receive_stock(
         self,
@@ -238,7 +247,7 @@ class Shop:
         except catalogue.UnknownSku as error:
             raise OperationFailed(str(error)) from None
         waiting = await read_model.list_orders(
-            self.sessions, status=OrderStatus.BACKORDERED.value, limit=ALL_BACKORDERED
+            self.readers, status=OrderStatus.BACKORDERED.value, limit=ALL_BACKORDERED
         )
         for record in waiting:
             # A backordered order that closed since the read model was written has nothing left to resume.
@@ -253,7 +262,7 @@ class Shop:
 
     async def products(self) -> list[CatalogueItem]:
         """The whole catalogue, by SKU."""
-        return await catalogue.list_products(self.sessions)
+        return await catalogue.list_products(self.readers)
 
     async def add_product(
         self,
@@ -295,7 +304,7 @@ class Shop:
             raise InvalidInput("until", until.isoformat(), f"must be after since {since.isoformat()!r}")
         settings = self.settings
         return await build_report(
-            self.sessions,
+            self.readers,
             period=Period(since=since, until=until, timezone=settings.timezone),
             rates=settings.exchange_rates,
             low_units=settings.low_stock_units,

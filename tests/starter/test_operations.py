@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.money import Money
@@ -199,3 +200,20 @@ async def test_a_file_that_cannot_be_imported_is_refused_and_places_nothing(shop
 
     with pytest.raises(ImportRefused, match="has no orders: it is empty"):
         await shop.import_orders(path, Channel.SPREADSHEET)
+
+
+async def test_lists_stock_and_the_report_answer_while_a_writer_holds_the_write_lock(
+    shop: Shop, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await place_in_read_model(sessions, "9", OrderStatus.PAID)
+    # A worker's step mid-transaction: on SQLite it holds the one write lock until it commits.
+    async with sessions.begin() as busy:
+        await busy.execute(text("UPDATE products SET name = name"))
+
+        page = await shop.orders(OrderFilter(), limit=10)
+        stock = await shop.stock()
+        report = await shop.report()
+
+    assert [record.order_id for record in page.orders] == ["web-9"]
+    assert [level.sku for level in stock] == ["MUG"]
+    assert report.orders.total == 1
