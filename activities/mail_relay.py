@@ -15,6 +15,7 @@ from activities.notifications import SMTP_UNAVAILABLE, compose, deliver
 from domain.view import OrderView
 from settings import Settings
 from store import notifications, orders
+from store.db import create_engine, session_factory
 from store.schema import Notification
 
 # Only what the projection queues: customer emails belong to the send_email activity, which sends its own.
@@ -37,8 +38,12 @@ class MailRelay:
         *,
         every: float = EVERY_SECONDS,
         longest_wait: float = LONGEST_WAIT_SECONDS,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Looking for work every second must not take the write lock (every SQLite writer transaction begins
+        # IMMEDIATE): the relay reads through these and writes only to mark what it sent.
+        self.readers = readers or sessions
         self.settings = settings
         self.every = every
         self.longest_wait = longest_wait
@@ -71,7 +76,7 @@ class MailRelay:
         """
         sent = 0
         now = asyncio.get_running_loop().time()
-        for queued in await notifications.pending(self.sessions, RELAY_KINDS, BATCH):
+        for queued in await notifications.pending(self.readers, RELAY_KINDS, BATCH):
             key = queued.idempotency_key
             if self._not_before.get(key, 0.0) > now:
                 continue
@@ -92,7 +97,7 @@ class MailRelay:
 
     async def _message(self, queued: Notification) -> EmailMessage | None:
         """The queued email, rebuilt as it was queued; None while the order it is about is not in the read model."""
-        record = await orders.get_order(self.sessions, queued.order_id)
+        record = await orders.get_order(self.readers, queued.order_id)
         if record is None:
             # The projection queues the email just before it writes the order; the next round finds it.
             return None
@@ -112,7 +117,11 @@ class MailRelay:
 
 async def run_mail_relay(sessions: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event) -> None:
     """Send queued operator emails (new orders) every second until `stop` is set: for `oms up` and `oms worker`."""
-    await MailRelay(sessions, settings).run(stop)
+    reader = create_engine(settings.oms_database_url, read_only=True)
+    try:
+        await MailRelay(sessions, settings, readers=session_factory(reader)).run(stop)
+    finally:
+        await reader.dispose()
 
 
 def _reason(error: Exception) -> str:

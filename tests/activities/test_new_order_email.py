@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
@@ -23,6 +23,7 @@ from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
 from store import notifications
+from store.db import create_engine, session_factory
 from store.schema import Notification
 from tests.activities.fixtures_views import placed_order, view_of
 from tests.activities.test_notifications import bodies
@@ -233,3 +234,18 @@ async def test_two_relays_racing_for_the_same_email_send_it_once(
     await smtp.wait_for(1)
     assert sorted(sent) == [0, 0, 1]
     assert len(smtp.messages) == 1
+
+
+async def test_the_relay_looks_for_work_without_waiting_for_a_writers_lock(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    reader = create_engine(settings.oms_database_url, read_only=True)
+    try:
+        looking = MailRelay(sessions, settings, readers=session_factory(reader))
+        # A worker's step mid-transaction holds SQLite's one write lock until it commits.
+        async with sessions.begin() as busy:
+            await busy.execute(text("UPDATE products SET name = name"))
+
+            assert await looking.send_pending() == 0
+    finally:
+        await reader.dispose()
