@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,26 @@ SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 # The PostgreSQL this machine (and CI) runs: trust authentication on 127.0.0.1.
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Run the suite in an empty working directory: settings read `.env` and default to `var/` in the working
+    directory, and a developer's (the compose secrets, a `make run` state) must not configure the tests."""
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+    session.config.stash[_WORKDIR] = workdir
+    os.chdir(workdir)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the suite's empty working directory (pytest is back in the one it started in by now)."""
+    workdir = session.config.stash.get(_WORKDIR, None)
+    # Only ever the directory made above: never the working directory of the moment, which is the checkout here.
+    if workdir is not None and workdir.name.startswith(WORKDIR_PREFIX):
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+WORKDIR_PREFIX = "oms-tests-"
+_WORKDIR = pytest.StashKey[Path]()
 
 
 def free_port() -> int:
