@@ -34,6 +34,7 @@ test: lint browser
 bench: $(STAMP)
 	$(BIN)/python -m bench.order_list
 	$(BIN)/python -m bench.fulfilment_run
+	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.console
 

@@ -34,6 +34,7 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.machine import cpu_model, load_average
 from bench.order_list import batches
 from domain.figures import percentile
 from domain.money import Money
@@ -559,17 +560,10 @@ async def run(
 
 def machine() -> str:
     """The facts a reader needs to compare figures between machines."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     # Other work on the machine slows every figure; the load says how busy it was when the bench started.
-    load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
     return (
-        f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, load average {load}"
+        f"{os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, load average {load_average()}"
     )
 
 

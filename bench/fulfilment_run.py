@@ -17,7 +17,6 @@ import platform
 import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from bench.machine import temporal_version
 from settings import Settings
 from starter.mail_sink import MailSink
 from starter.stack import DevServer, StackPaths, temporal_cli
@@ -82,6 +82,15 @@ def bench_environment(settings: Settings) -> dict[str, str]:
 @asynccontextmanager
 async def private_stack(var: Path) -> AsyncIterator[Settings]:
     """Dev server, SMTP sink, seeded OMS database and one `oms worker` with state in `var` (which exists)."""
+    async with private_services(var) as (settings, client), oms_worker(settings) as worker:
+        await wait_for_worker(client, settings, worker)
+        yield settings
+
+
+@asynccontextmanager
+async def private_services(var: Path) -> AsyncIterator[tuple[Settings, Client]]:
+    """What a worker needs, with state in `var` (which exists): the dev server as `oms up` starts it, an SMTP sink
+    and a seeded OMS database; the settings that point at them and a client of the dev server."""
     settings = Settings(
         var_dir=var,
         temporal_address=f"127.0.0.1:{free_port()}",
@@ -97,36 +106,50 @@ async def private_stack(var: Path) -> AsyncIterator[Settings]:
     await engine.dispose()
     server = DevServer(settings, paths)
     sink = MailSink(paths.mail, settings.smtp_host, settings.smtp_port)
-    worker: asyncio.subprocess.Process | None = None
     try:
         await server.start()
         client = await server.wait_ready(asyncio.Event())
         assert client is not None
         sink.start()
-        with worker_log(var).open("ab") as log:
-            # Its warnings go to a log the report sums up, so they do not scroll the live progress away.
-            worker = await asyncio.create_subprocess_exec(
-                str(OMS),
-                "worker",
-                env=bench_environment(settings),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        await wait_for_worker(client, settings)
-        yield settings
+        yield settings, client
     finally:
-        if worker is not None and worker.returncode is None:
-            worker.send_signal(signal.SIGTERM)
-            await worker.wait()
         sink.stop()
         await server.stop()
 
 
-async def wait_for_worker(client: Client, settings: Settings) -> None:
-    """Return once the worker polls the task queue, so its start-up is not measured as the orchestrator's time."""
+@asynccontextmanager
+async def oms_worker(settings: Settings) -> AsyncIterator[asyncio.subprocess.Process]:
+    """One `oms worker` process for the private stack, from its exec (not yet polling) until SIGTERM ends it."""
+    with worker_log(settings.var_dir).open("ab") as log:
+        # Its warnings go to a log the report sums up, so they do not scroll the live progress away.
+        worker = await asyncio.create_subprocess_exec(
+            str(OMS),
+            "worker",
+            env=bench_environment(settings),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        yield worker
+    finally:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+            await worker.wait()
+
+
+async def wait_for_worker(
+    client: Client, settings: Settings, worker: asyncio.subprocess.Process | None = None, every: float = 0.2
+) -> None:
+    """Return once the worker polls the task queue, so its start-up is not measured as the orchestrator's time;
+    `every`: seconds between looks. Gives up at once if the `worker` process exits first."""
     deadline = time.monotonic() + WORKER_READY_SECONDS
     while time.monotonic() < deadline:
+        if worker is not None and worker.returncode is not None:
+            raise SystemExit(
+                f"the worker for task queue {settings.task_queue} exited with status {worker.returncode} before "
+                f"it polled; its log is in {settings.var_dir}"
+            )
         described = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=settings.temporal_namespace,
@@ -136,7 +159,7 @@ async def wait_for_worker(client: Client, settings: Settings) -> None:
         )
         if described.pollers:
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(every)
     raise SystemExit(f"the worker did not poll task queue {settings.task_queue} within {WORKER_READY_SECONDS:.0f} s")
 
 
@@ -184,10 +207,9 @@ def worker_warnings(var: Path) -> str:
 
 def machine() -> str:
     """The facts a reader needs to compare figures between machines."""
-    version = subprocess.run([temporal_cli(), "--version"], capture_output=True, text=True, check=False).stdout
     return (
         f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
-        f"{version.strip() or 'Temporal CLI'}"
+        f"{temporal_version(temporal_cli())}"
     )
 
 

@@ -1,0 +1,49 @@
+"""`bench.throughput` at a tiny size, so it cannot rot: the bare workflow runs and is timed, the summary adds up."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from bench.fulfilment_run import wait_for_worker
+from bench.throughput import Memory, Rate, Results, Round, bare_worker, run_bare, summary
+from settings import Settings
+
+# The integration suite's dev server, shared by this module's tests.
+from tests.integration.conftest import dev_server  # noqa: F401
+
+WORKFLOWS = 3
+
+
+async def test_every_bare_workflow_completes_on_the_bare_worker_and_is_timed(
+    dev_server: WorkflowEnvironment,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        var_dir=tmp_path,
+        temporal_address=dev_server.client.service_client.config.target_host,
+        task_queue=f"bare-{uuid.uuid4()}",
+    )
+    seen: list[tuple[int, int]] = []
+    async with bare_worker(settings) as worker:
+        await wait_for_worker(dev_server.client, settings, worker)
+        rate = await run_bare(settings, WORKFLOWS, report=lambda started, closed, _: seen.append((started, closed)))
+    assert (rate.requested, rate.completed) == (WORKFLOWS, WORKFLOWS)
+    assert rate.seconds > 0
+    assert seen[-1] == (WORKFLOWS, WORKFLOWS)
+
+
+def test_the_summary_gives_both_rates_the_ratio_of_the_medians_and_the_targets() -> None:
+    rounds = [
+        Round(bare=Rate(400, 400, 25.0), orders=Rate(200, 200, 50.0), orders_note=""),
+        Round(bare=Rate(400, 400, 20.0), orders=Rate(200, 200, 100.0), orders_note=""),
+    ]
+    memory = Memory(idle_kib=100_000, warm_kib=101_000, cached_kib=121_000, warm_up=20, cached=200)
+    printed = summary(Results(rounds, [2.0, 3.0, 4.0], [0.5, 0.4, 0.6], memory), "a machine")
+    assert "16.0, 20.0 workflows/s (median 18.0)" in printed
+    assert "4.0, 2.0 orders/s (median 3.0)" in printed
+    assert "0.25x, 0.10x per round; 0.17x of the medians (goal >= 1.0x)" in printed
+    assert "oms worker 3.00 s, bare worker 0.50 s" in printed
+    assert "100 KiB for the 200 after a warm-up of 20 (target <= 60 KiB)" in printed
