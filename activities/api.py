@@ -1,67 +1,77 @@
-"""Activity names, inputs, outputs and error types: the contract workflows call, free of any I/O import."""
+"""The contract between workflows and activities: each activity declared once, its models and error types, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+from temporalio import activity
 
+from domain.base import Frozen
 from domain.money import Money
 from domain.order import Address, PaymentDetails, PaymentMethod
 from domain.refund import RefundView
 from domain.view import OrderView
 
-# Activity names. Workflows refer to activities by these, so renaming an implementation never breaks history.
-CAPTURE_PAYMENT = "capture_payment"
-RECORD_PAYMENT = "record_payment"
-RESERVE_STOCK = "reserve_stock"
-RELEASE_STOCK = "release_stock"
-SHIP_STOCK = "ship_stock"
-PERFORM_WAREHOUSE_TASK = "perform_warehouse_task"
-OPEN_WAREHOUSE_TASK = "open_warehouse_task"
-CLOSE_WAREHOUSE_TASK = "close_warehouse_task"
-CREATE_SHIPMENT = "create_shipment"
-RECORD_SHIPMENT = "record_shipment"
-TRACK_SHIPMENT = "track_shipment"
-SEND_EMAIL = "send_email"
-PROJECT_ORDER = "project_order"
-RECORD_FEEDBACK = "record_feedback"
-STOP_WAREHOUSE_TASKS = "stop_warehouse_tasks"
-RETURN_STOCK = "return_stock"
-REFUND_PAYMENT = "refund_payment"
-RECORD_REFUND_PAYOUT = "record_refund_payout"
-RECORD_REFUND = "record_refund"
-SEND_DAILY_REPORT = "send_daily_report"
-SEND_NEW_ORDER_DIGEST = "send_new_order_digest"
+RequestT = TypeVar("RequestT", bound=BaseModel)
+ResultT = TypeVar("ResultT", bound=BaseModel)
+SystemT = TypeVar("SystemT")
+
+
+@dataclass(frozen=True)
+class ActivityDef(Generic[RequestT, ResultT]):
+    """One activity, declared once: its name in Temporal, the request it takes and the result it returns.
+
+    Workflows call it by this declaration (`steps.call`) and its implementation registers through it
+    (`implementation`), so mypy refuses a request, a result or a method that does not match. The name is what
+    histories record: renaming a method or a model never breaks them, renaming the activity would.
+    """
+
+    name: str
+    request: type[RequestT]
+    result: type[ResultT]
+
+    def implementation(
+        self, method: Callable[[SystemT, RequestT], Awaitable[ResultT]]
+    ) -> Callable[[SystemT, RequestT], Awaitable[ResultT]]:
+        """Register `method` of an activities class as this activity, under this activity's name."""
+        return activity.defn(name=self.name)(method)
 
 
 class ErrorType(StrEnum):
-    """`ApplicationError.type` of business failures: non-retryable, handled by the workflow, never a crash."""
+    """`ApplicationError.type` of every failure an activity names; the value is what Temporal records."""
 
+    # Business failures: non-retryable, handled by the workflow, never a crash.
     PAYMENT_DECLINED = "PaymentDeclined"
     UNKNOWN_SKU = "UnknownSku"
     NOTHING_RESERVED = "NothingReserved"
     REFUND_REJECTED = "RefundRejected"
+    # A request that can never succeed: a refund email without its refund, a shipped email without a shipment.
+    EMAIL_NOT_APPLICABLE = "EmailNotApplicable"
+    # Another order holds the tracking number: retried when it was the sandbox's pick, final when the operator's.
+    TRACKING_IN_USE = "TrackingInUse"
+    # An outside system that is down: retried until it answers.
+    GATEWAY_UNAVAILABLE = "GatewayUnavailable"
+    SMTP_UNAVAILABLE = "SmtpUnavailable"
 
 
 # --- payments -------------------------------------------------------------------------------------------------
 
 
-class CapturePayment(BaseModel):
+class CapturePayment(Frozen):
     """Charge the customer now (card, PayPal) through the gateway; idempotent by `order_id`."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     payment: PaymentDetails
     amount: Money
 
 
-class RecordPayment(BaseModel):
+class RecordPayment(Frozen):
     """Book money that arrived outside the gateway: a bank transfer, an invoice paid, cash at the door."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     method: PaymentMethod
@@ -69,61 +79,58 @@ class RecordPayment(BaseModel):
     reference: str | None = None
 
 
-class PaymentCaptured(BaseModel):
+class PaymentCaptured(Frozen):
     """The money is ours: the gateway's reference and when it was taken."""
-
-    model_config = ConfigDict(frozen=True)
 
     gateway_reference: str
     amount: Money
     captured_at: datetime
 
 
+CAPTURE_PAYMENT = ActivityDef("capture_payment", CapturePayment, PaymentCaptured)
+RECORD_PAYMENT = ActivityDef("record_payment", RecordPayment, PaymentCaptured)
+
+
 # --- inventory ------------------------------------------------------------------------------------------------
 
 
-class StockLine(BaseModel):
+class StockLine(Frozen):
     """A SKU and how many units of it."""
-
-    model_config = ConfigDict(frozen=True)
 
     sku: str
     quantity: int = Field(ge=1)
 
 
-class ReserveStock(BaseModel):
+class ReserveStock(Frozen):
     """Set aside every line of an order in one go, or nothing at all."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     warehouse: str
     lines: list[StockLine]
 
 
-class Reservation(BaseModel):
+class Reservation(Frozen):
     """Whether the order's stock is set aside; when not, which SKUs are short."""
-
-    model_config = ConfigDict(frozen=True)
 
     reserved: bool
     short_skus: list[str] = Field(default_factory=list)
 
 
-class StockRelease(BaseModel):
+class StockRelease(Frozen):
     """Give an order's reserved stock back (cancellation) or hand it to the carrier (shipment)."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
 
 
-class StockMoved(BaseModel):
+class StockMoved(Frozen):
     """How many units moved; zero when an earlier attempt already moved them."""
 
-    model_config = ConfigDict(frozen=True)
-
     units: int
+
+
+RESERVE_STOCK = ActivityDef("reserve_stock", ReserveStock, Reservation)
+RELEASE_STOCK = ActivityDef("release_stock", StockRelease, StockMoved)
+SHIP_STOCK = ActivityDef("ship_stock", StockRelease, StockMoved)
 
 
 # --- warehouse ------------------------------------------------------------------------------------------------
@@ -136,10 +143,8 @@ class TaskKind(StrEnum):
     PACK = "pack"
 
 
-class WarehouseTask(BaseModel):
+class WarehouseTask(Frozen):
     """A pick or pack job for one order; `duration` is how long the simulated warehouse takes in auto mode."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     kind: TaskKind
@@ -147,72 +152,68 @@ class WarehouseTask(BaseModel):
     done_by: str | None = None
 
 
-class TaskState(BaseModel):
+class TaskState(Frozen):
     """Where a warehouse task stands."""
-
-    model_config = ConfigDict(frozen=True)
 
     task_id: int
     status: str
 
 
+PERFORM_WAREHOUSE_TASK = ActivityDef("perform_warehouse_task", WarehouseTask, TaskState)
+OPEN_WAREHOUSE_TASK = ActivityDef("open_warehouse_task", WarehouseTask, TaskState)
+CLOSE_WAREHOUSE_TASK = ActivityDef("close_warehouse_task", WarehouseTask, TaskState)
+
+
 # --- shipping -------------------------------------------------------------------------------------------------
 
 
-class CreateShipment(BaseModel):
+class CreateShipment(Frozen):
     """Buy a label from the sandbox carrier for the order's parcel."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     address: Address
 
 
-class RecordShipment(BaseModel):
+class RecordShipment(Frozen):
     """The operator shipped with a carrier of their own; remember the tracking number."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     carrier: str
     tracking: str
 
 
-class Label(BaseModel):
+class Label(Frozen):
     """A shipping label: carrier and tracking number."""
-
-    model_config = ConfigDict(frozen=True)
 
     carrier: str
     tracking: str
     created_at: datetime
 
 
-class TrackShipment(BaseModel):
+class TrackShipment(Frozen):
     """Ask the carrier where the parcel is."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     tracking: str
 
 
-class TrackingEvent(BaseModel):
+class TrackingEvent(Frozen):
     """One scan of the parcel."""
-
-    model_config = ConfigDict(frozen=True)
 
     event: str
     at: datetime
 
 
-class Tracking(BaseModel):
+class Tracking(Frozen):
     """Everything the carrier knows about a parcel so far."""
-
-    model_config = ConfigDict(frozen=True)
 
     events: list[TrackingEvent]
     delivered: bool
+
+
+CREATE_SHIPMENT = ActivityDef("create_shipment", CreateShipment, Label)
+RECORD_SHIPMENT = ActivityDef("record_shipment", RecordShipment, Label)
+TRACK_SHIPMENT = ActivityDef("track_shipment", TrackShipment, Tracking)
 
 
 # --- notifications --------------------------------------------------------------------------------------------
@@ -256,13 +257,11 @@ class EmailKind(StrEnum):
         )
 
 
-class SendEmail(BaseModel):
+class SendEmail(Frozen):
     """Email the customer (or the shop) about the order as it stands in `order`.
 
     Refund emails carry the refund; reminders are numbered by `sequence` so each one goes out once.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     kind: EmailKind
     order: OrderView
@@ -270,30 +269,27 @@ class SendEmail(BaseModel):
     sequence: int = Field(0, ge=0)
 
 
-class EmailSent(BaseModel):
+class EmailSent(Frozen):
     """The email's Message-ID, and whether an earlier attempt had already sent it."""
-
-    model_config = ConfigDict(frozen=True)
 
     message_id: str
     already_sent: bool = False
 
 
+SEND_EMAIL = ActivityDef("send_email", SendEmail, EmailSent)
+
+
 # --- orders read model ----------------------------------------------------------------------------------------
 
 
-class ProjectOrder(BaseModel):
+class ProjectOrder(Frozen):
     """Write the order's current view into the read model that lists and reports use."""
-
-    model_config = ConfigDict(frozen=True)
 
     order: OrderView
 
 
-class RecordFeedback(BaseModel):
+class RecordFeedback(Frozen):
     """Keep the customer's rating and comment."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     rating: int = Field(ge=1, le=5)
@@ -301,69 +297,59 @@ class RecordFeedback(BaseModel):
     at: datetime
 
 
-class Projected(BaseModel):
+class Projected(Frozen):
     """What the read model holds now: the version written, or the newer one already there."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     version: int
 
 
+PROJECT_ORDER = ActivityDef("project_order", ProjectOrder, Projected)
+RECORD_FEEDBACK = ActivityDef("record_feedback", RecordFeedback, Projected)
+
+
 # --- refunds --------------------------------------------------------------------------------------------------
 
 
-class StopWarehouseTasks(BaseModel):
+class StopWarehouseTasks(Frozen):
     """Take the order's open pick and pack jobs off the warehouse's list."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     reason: str
 
 
-class WarehouseStopped(BaseModel):
+class WarehouseStopped(Frozen):
     """The jobs that were open and are now cancelled (none when an earlier attempt already stopped them)."""
-
-    model_config = ConfigDict(frozen=True)
 
     stopped: list[TaskKind] = Field(default_factory=list)
 
 
-class StockReturnLine(BaseModel):
+class StockReturnLine(Frozen):
     """Units of one SKU coming back with a refund; `restock` is False for damaged goods."""
-
-    model_config = ConfigDict(frozen=True)
 
     sku: str
     quantity: int = Field(ge=1)
     restock: bool = True
 
 
-class ReturnStock(BaseModel):
+class ReturnStock(Frozen):
     """Give back a refund's goods: release what is still reserved, restock what had shipped (unless damaged)."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     refund_id: str
     lines: list[StockReturnLine]
 
 
-class StockReturned(BaseModel):
+class StockReturned(Frozen):
     """Units released from the reservation, restocked after shipment, and written off as damaged."""
-
-    model_config = ConfigDict(frozen=True)
 
     released: int = 0
     restocked: int = 0
     written_off: int = 0
 
 
-class RefundPayment(BaseModel):
+class RefundPayment(Frozen):
     """Pay `amount` back to the card or PayPal account the order was paid with; idempotent by `refund_id`."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     refund_id: str
@@ -371,10 +357,8 @@ class RefundPayment(BaseModel):
     amount: Money
 
 
-class RecordRefundPayout(BaseModel):
+class RecordRefundPayout(Frozen):
     """A person paid the refund out by hand (bank transfer back, cash); book it once."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     refund_id: str
@@ -384,10 +368,8 @@ class RecordRefundPayout(BaseModel):
     by: str | None = None
 
 
-class RefundPaid(BaseModel):
+class RefundPaid(Frozen):
     """The money is back with the customer: the gateway's (or payout's) reference and when."""
-
-    model_config = ConfigDict(frozen=True)
 
     refund_id: str
     reference: str
@@ -395,64 +377,65 @@ class RefundPaid(BaseModel):
     paid_at: datetime
 
 
-class RecordRefund(BaseModel):
+class RecordRefund(Frozen):
     """Write the refund as it stands into the `refunds` table that reports read (insert or update by id)."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     refund: RefundView
 
 
-class RefundRecorded(BaseModel):
+class RefundRecorded(Frozen):
     """The refund row now holds this state."""
-
-    model_config = ConfigDict(frozen=True)
 
     refund_id: str
     state: str
 
 
+STOP_WAREHOUSE_TASKS = ActivityDef("stop_warehouse_tasks", StopWarehouseTasks, WarehouseStopped)
+RETURN_STOCK = ActivityDef("return_stock", ReturnStock, StockReturned)
+REFUND_PAYMENT = ActivityDef("refund_payment", RefundPayment, RefundPaid)
+RECORD_REFUND_PAYOUT = ActivityDef("record_refund_payout", RecordRefundPayout, RefundPaid)
+RECORD_REFUND = ActivityDef("record_refund", RecordRefund, RefundRecorded)
+
+
 # --- reports --------------------------------------------------------------------------------------------------
 
 
-class SendDailyReport(BaseModel):
+class SendDailyReport(Frozen):
     """Email the operator the report of one shop-local day; once per day, however often it is asked."""
-
-    model_config = ConfigDict(frozen=True)
 
     day: date
     timezone: str = Field(description="The shop's time zone: the day runs from its midnight to the next.")
 
 
-class DailyReportSent(BaseModel):
+class DailyReportSent(Frozen):
     """What the daily report said in one line, its Message-ID, and whether an earlier attempt had sent it."""
-
-    model_config = ConfigDict(frozen=True)
 
     message_id: str
     headline: str
     already_sent: bool = False
 
 
+SEND_DAILY_REPORT = ActivityDef("send_daily_report", SendDailyReport, DailyReportSent)
+
+
 # --- new orders -----------------------------------------------------------------------------------------------
 
 
-class SendNewOrderDigest(BaseModel):
+class SendNewOrderDigest(Frozen):
     """Email the operator the orders placed in one shop-local hour; once per hour, however often it is asked."""
-
-    model_config = ConfigDict(frozen=True)
 
     start: datetime = Field(description="The hour's first instant; orders placed at or after it are listed.")
     end: datetime = Field(description="The next hour's first instant; orders placed from then on are not.")
     timezone: str = Field(description="The shop's time zone, in which the hour and the order times are shown.")
 
 
-class NewOrderDigestSent(BaseModel):
+class NewOrderDigestSent(Frozen):
     """How many orders the hour had, the digest's Message-ID (None: no orders, nothing sent), and if sent before."""
-
-    model_config = ConfigDict(frozen=True)
 
     orders: int
     message_id: str | None = None
     already_sent: bool = False
+
+
+SEND_NEW_ORDER_DIGEST = ActivityDef("send_new_order_digest", SendNewOrderDigest, NewOrderDigestSent)

@@ -26,7 +26,7 @@ class InventoryActivities:
         """The activity functions to register with a worker."""
         return [self.reserve_stock, self.release_stock, self.ship_stock, self.return_stock]
 
-    @activity.defn(name=api.RESERVE_STOCK)
+    @api.RESERVE_STOCK.implementation
     async def reserve_stock(self, request: api.ReserveStock) -> api.Reservation:
         """Reserve every line of the order or none; when short, name the SKUs the order must wait for."""
         wanted: dict[str, int] = {}
@@ -52,13 +52,13 @@ class InventoryActivities:
         activity.logger.info("order %s: reserved %d units in %s", request.order_id, units, request.warehouse)
         return api.Reservation(reserved=True)
 
-    @activity.defn(name=api.RELEASE_STOCK)
+    @api.RELEASE_STOCK.implementation
     async def release_stock(self, request: api.StockRelease) -> api.StockMoved:
         """Put the order's reserved units back on sale; moves nothing if already released or shipped."""
         units = await catalogue.release_reservation(self.sessions, request.order_id)
         return api.StockMoved(units=units)
 
-    @activity.defn(name=api.SHIP_STOCK)
+    @api.SHIP_STOCK.implementation
     async def ship_stock(self, request: api.StockRelease) -> api.StockMoved:
         """Count the order's reserved units as shipped; a retry after success moves nothing."""
         try:
@@ -67,7 +67,7 @@ class InventoryActivities:
             raise _nothing_reserved(closed) from closed
         return api.StockMoved(units=units)
 
-    @activity.defn(name=api.RETURN_STOCK)
+    @api.RETURN_STOCK.implementation
     async def return_stock(self, request: api.ReturnStock) -> api.StockReturned:
         """Release what the order still has reserved and restock the refund's shipped goods unless damaged.
 

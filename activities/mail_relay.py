@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from activities.notifications import SMTP_UNAVAILABLE, compose, deliver
+from activities.notifications import compose, deliver
 from domain.view import OrderView
 from settings import Settings
 from store import notifications, orders
@@ -85,7 +85,7 @@ class MailRelay:
                 if message is not None and await deliver(self.sessions, self.settings, message, key):
                     sent += 1
             except ApplicationError as error:
-                if error.type == SMTP_UNAVAILABLE:
+                if error.type == api.ErrorType.SMTP_UNAVAILABLE:
                     raise
                 self._hold(key, error)
             except Exception as error:

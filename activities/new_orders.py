@@ -11,7 +11,6 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 
 from activities import api
 from activities.notifications import compose, console_url, deliver, outbox_key
@@ -63,7 +62,7 @@ class NewOrderActivities:
         """The activities to register on a worker."""
         return [self.send_new_order_digest]
 
-    @activity.defn(name=api.SEND_NEW_ORDER_DIGEST)
+    @api.SEND_NEW_ORDER_DIGEST.implementation
     async def send_new_order_digest(self, request: api.SendNewOrderDigest) -> api.NewOrderDigestSent:
         """Email the operator the orders placed in the hour, unless it had none or the digest went out already."""
         placed = await notifications.placed_between(self.sessions, request.start, request.end, self.most_listed)

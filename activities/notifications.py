@@ -29,8 +29,6 @@ from store import notifications
 from store.schema import Notification
 
 SMTP_TIMEOUT_SECONDS = 10.0
-SMTP_UNAVAILABLE = "SmtpUnavailable"
-EMAIL_NOT_APPLICABLE = "EmailNotApplicable"
 # How the operator tells the order that a refund was paid out by hand.
 PAYOUT_COMMAND = "oms order refund-paid-out {order_id} --reference <your bank reference>"
 # Characters a refund id may not carry into a Message-ID.
@@ -78,7 +76,7 @@ class NotificationActivities:
         """The activities to register on a worker."""
         return [self.send_email]
 
-    @activity.defn(name=api.SEND_EMAIL)
+    @api.SEND_EMAIL.implementation
     async def send_email(self, request: api.SendEmail) -> api.EmailSent:
         """Send the email of this kind for the order (or its refund) unless an earlier attempt already did."""
         order = request.order
@@ -132,7 +130,7 @@ async def deliver(
         raise ApplicationError(
             f"email {key}: SMTP server {settings.smtp_host}:{settings.smtp_port} did not accept it ({error}); "
             "will retry",
-            type=SMTP_UNAVAILABLE,
+            type=api.ErrorType.SMTP_UNAVAILABLE,
         ) from error
     return True
 
@@ -155,7 +153,7 @@ def compose(
         if refund is None:
             raise ApplicationError(
                 f"order {order.order_id}: a {kind.value} email needs the refund it is about",
-                type=EMAIL_NOT_APPLICABLE,
+                type=api.ErrorType.EMAIL_NOT_APPLICABLE,
                 non_retryable=True,
             )
         letter = _REFUND_LETTERS[kind](RefundNotice(order, refund, sequence, settings, now or datetime.now(UTC)))
@@ -292,7 +290,7 @@ def _shipped(order: OrderView, shop: str) -> Letter:
     if order.shipment is None:
         raise ApplicationError(
             f"order {order.order_id}: a shipped email needs the shipment in the order view",
-            type=EMAIL_NOT_APPLICABLE,
+            type=api.ErrorType.EMAIL_NOT_APPLICABLE,
             non_retryable=True,
         )
     return Letter(

@@ -27,7 +27,7 @@ class OrderActivities:
         """The activities to register on a worker."""
         return [self.project_order, self.record_feedback, self.record_refund]
 
-    @activity.defn(name=api.PROJECT_ORDER)
+    @api.PROJECT_ORDER.implementation
     async def project_order(self, request: api.ProjectOrder) -> api.Projected:
         """Write the order's view into the read model; a late retry of an older version changes nothing.
 
@@ -55,14 +55,14 @@ class OrderActivities:
         # Only an order's first projection can be its first sight: later ones save the look-up.
         return order.version <= 1 and await orders.stored_version(self.sessions, order.order_id) is None
 
-    @activity.defn(name=api.RECORD_FEEDBACK)
+    @api.RECORD_FEEDBACK.implementation
     async def record_feedback(self, request: api.RecordFeedback) -> api.Projected:
         """Keep the customer's rating and comment; a repeat of the same order's feedback is a no-op."""
         await orders.record_feedback(self.sessions, request.order_id, request.rating, request.comment, request.at)
         version = await orders.stored_version(self.sessions, request.order_id)
         return api.Projected(order_id=request.order_id, version=version or 0)
 
-    @activity.defn(name=api.RECORD_REFUND)
+    @api.RECORD_REFUND.implementation
     async def record_refund(self, request: api.RecordRefund) -> api.RefundRecorded:
         """Write the refund as it stands; a late retry of an earlier state never moves the stored one back."""
         try:

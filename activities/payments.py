@@ -21,7 +21,6 @@ from store.payments import BookedPayment
 from store.refunds import RefundPayout
 
 # `ApplicationError.type` of a refund the gateway failed to make this time: retryable, so Temporal keeps trying.
-GATEWAY_UNAVAILABLE = "GatewayUnavailable"
 
 
 class PaymentActivities:
@@ -35,7 +34,7 @@ class PaymentActivities:
         """The activity functions to register with a worker."""
         return [self.capture_payment, self.record_payment, self.refund_payment, self.record_refund_payout]
 
-    @activity.defn(name=api.CAPTURE_PAYMENT)
+    @api.CAPTURE_PAYMENT.implementation
     async def capture_payment(self, request: api.CapturePayment) -> api.PaymentCaptured:
         """Charge a card or PayPal account now; a decline is a non-retryable `PaymentDeclined` error."""
         if not request.payment.method.captures_at_once:
@@ -79,7 +78,7 @@ class PaymentActivities:
         activity.logger.info("order %s: captured %s as %s", request.order_id, booked.amount, booked.gateway_reference)
         return _captured(booked)
 
-    @activity.defn(name=api.RECORD_PAYMENT)
+    @api.RECORD_PAYMENT.implementation
     async def record_payment(self, request: api.RecordPayment) -> api.PaymentCaptured:
         """Book a bank transfer, a paid invoice or cash taken at the door as the order's one capture."""
         if request.method.captures_at_once:
@@ -100,7 +99,7 @@ class PaymentActivities:
             )
         return _captured(booked)
 
-    @activity.defn(name=api.REFUND_PAYMENT)
+    @api.REFUND_PAYMENT.implementation
     async def refund_payment(self, request: api.RefundPayment) -> api.RefundPaid:
         """Pay the refund back to the card or PayPal account through the gateway; a retry pays nothing more.
 
@@ -132,7 +131,7 @@ class PaymentActivities:
                 f"refund {request.refund_id} of order {request.order_id}: the payment gateway failed "
                 f"({unavailable.reason}); will retry",
                 unavailable.reason,
-                type=GATEWAY_UNAVAILABLE,
+                type=ErrorType.GATEWAY_UNAVAILABLE,
             ) from unavailable
         paid = await refund_records.record_refund_payment(
             self.sessions,
@@ -148,7 +147,7 @@ class PaymentActivities:
         )
         return _refund_paid(paid)
 
-    @activity.defn(name=api.RECORD_REFUND_PAYOUT)
+    @api.RECORD_REFUND_PAYOUT.implementation
     async def record_refund_payout(self, request: api.RecordRefundPayout) -> api.RefundPaid:
         """Book a refund that a person paid out by hand (bank transfer back, cash); a repeat books nothing more.
 

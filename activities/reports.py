@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 
 from activities import api
 from activities.notifications import deliver
@@ -37,7 +36,7 @@ class ReportActivities:
         """The activities to register on a worker."""
         return [self.send_daily_report]
 
-    @activity.defn(name=api.SEND_DAILY_REPORT)
+    @api.SEND_DAILY_REPORT.implementation
     async def send_daily_report(self, request: api.SendDailyReport) -> api.DailyReportSent:
         """Email the operator the report of `request.day` in shop time, unless it was sent already."""
         key = f"report:{DAILY_REPORT_KIND}:{request.day.isoformat()}"

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import api
@@ -18,7 +17,6 @@ from store.shipments import Parcel, TrackingTaken
 
 # Ten digits from a hash rarely clash; when they do, the carrier prints the order's next number.
 TRACKING_ATTEMPTS = 20
-TRACKING_IN_USE = "TrackingInUse"
 
 
 class ShippingActivities:
@@ -32,7 +30,7 @@ class ShippingActivities:
         """The activities to register on a worker."""
         return [self.create_shipment, self.record_shipment, self.track_shipment]
 
-    @activity.defn(name=api.CREATE_SHIPMENT)
+    @api.CREATE_SHIPMENT.implementation
     async def create_shipment(self, request: api.CreateShipment) -> api.Label:
         """Buy the order's label from the sandbox carrier; a retry gets the label bought the first time."""
         bought = await shipments.get_by_order(self.sessions, request.order_id)
@@ -58,10 +56,10 @@ class ShippingActivities:
             return _label(parcel)
         raise ApplicationError(
             f"order {request.order_id}: no free sandbox tracking number after {TRACKING_ATTEMPTS} attempts",
-            type=TRACKING_IN_USE,
+            type=api.ErrorType.TRACKING_IN_USE,
         )
 
-    @activity.defn(name=api.RECORD_SHIPMENT)
+    @api.RECORD_SHIPMENT.implementation
     async def record_shipment(self, request: api.RecordShipment) -> api.Label:
         """Remember a parcel the operator sent with their own carrier; the first record per order stands."""
         try:
@@ -79,12 +77,12 @@ class ShippingActivities:
         except TrackingTaken as taken:
             raise ApplicationError(
                 f"order {request.order_id}: {taken}; check the tracking number",
-                type=TRACKING_IN_USE,
+                type=api.ErrorType.TRACKING_IN_USE,
                 non_retryable=True,
             ) from taken
         return _label(parcel)
 
-    @activity.defn(name=api.TRACK_SHIPMENT)
+    @api.TRACK_SHIPMENT.implementation
     async def track_shipment(self, request: api.TrackShipment) -> api.Tracking:
         """What the sandbox carrier has scanned so far; parcels it did not carry have no events."""
         parcel = await shipments.get_by_tracking(self.sessions, request.tracking)

@@ -33,7 +33,7 @@ class WarehouseActivities:
         """The activities to register on a worker."""
         return [self.perform_task, self.open_task, self.close_task, self.stop_tasks]
 
-    @activity.defn(name=api.PERFORM_WAREHOUSE_TASK)
+    @api.PERFORM_WAREHOUSE_TASK.implementation
     async def perform_task(self, task: api.WarehouseTask) -> api.TaskState:
         """Auto mode: the warehouse does the job, taking `duration` from when the task was first opened.
 
@@ -49,19 +49,19 @@ class WarehouseActivities:
         )
         return _state(done)
 
-    @activity.defn(name=api.OPEN_WAREHOUSE_TASK)
+    @api.OPEN_WAREHOUSE_TASK.implementation
     async def open_task(self, task: api.WarehouseTask) -> api.TaskState:
         """Manual mode: put the job on the warehouse's list; the operator confirms it with a command."""
         record = await warehouse.open_task(self.sessions, task.order_id, task.kind.value, _now())
         return _state(record)
 
-    @activity.defn(name=api.CLOSE_WAREHOUSE_TASK)
+    @api.CLOSE_WAREHOUSE_TASK.implementation
     async def close_task(self, task: api.WarehouseTask) -> api.TaskState:
         """Manual mode: the operator did the job; record who did it."""
         record = await warehouse.close_task(self.sessions, task.order_id, task.kind.value, task.done_by, _now())
         return _state(record)
 
-    @activity.defn(name=api.STOP_WAREHOUSE_TASKS)
+    @api.STOP_WAREHOUSE_TASKS.implementation
     async def stop_tasks(self, request: api.StopWarehouseTasks) -> api.WarehouseStopped:
         """Cancel the order's open pick and pack jobs; a repeat stops nothing more."""
         stopped = await warehouse.cancel_open_tasks(

@@ -16,7 +16,9 @@ import holidays
 # it): `holidays` otherwise imports a country's module on first use, and inside a workflow that import would re-run
 # the whole package in the sandbox, which refuses it.
 import holidays.countries
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
+
+from domain.base import Frozen
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 END_OF_DAY = time(23, 59, 59)
@@ -117,10 +119,8 @@ def _wall_clock(day: date, clock: time, zone: ZoneInfo) -> datetime:
     return _first_instant_after_gap(local.replace(fold=1).astimezone(UTC), in_utc, zone)
 
 
-class BusinessCalendar(BaseModel):
+class BusinessCalendar(Frozen):
     """Business days (Monday to Friday, except the public holidays of a country and region) in the shop's zone."""
-
-    model_config = ConfigDict(frozen=True)
 
     country: str = "DE"
     subdivision: str | None = None
@@ -336,15 +336,13 @@ def _parse_group(group: str) -> tuple[list[int], list[tuple[time, time]]]:
     return days, intervals
 
 
-class WorkingHours(BaseModel):
+class WorkingHours(Frozen):
     """When the warehouse works: always (holidays included), or weekly intervals in the calendar's zone.
 
     Weekly keys are weekdays, 0 for Monday; an interval that closes at 00:00 closes at midnight at the end of its
     day (24:00). With weekly hours, the calendar's public holidays close the warehouse unless `closed_on_holidays`
     is off.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     always_open: bool = True
     weekly: dict[int, list[tuple[time, time]]] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from domain.base import Frozen
 from domain.refund import Actor, Cancel, Refund, RefundPaidOut, RefundView
 from domain.status import OrderStatus
 
@@ -37,74 +38,64 @@ class Command(StrEnum):
     REFUND_PAID_OUT = "refund_paid_out"
 
 
-class PaymentReceived(BaseModel):
+class PaymentReceived(Frozen):
     """The bank transfer or invoice payment has arrived."""
-
-    model_config = ConfigDict(frozen=True)
 
     reference: str | None = Field(None, max_length=200, description="Bank reference, if any.")
     by: Actor | None = Field(None, description="Who confirmed the payment.")
 
 
-class Picked(BaseModel):
+class Picked(Frozen):
     """The warehouse has picked every line."""
 
-    model_config = ConfigDict(frozen=True)
-
     by: Actor | None = Field(None, description="Who confirmed it; the warehouse task is closed in their name.")
 
 
-class Packed(BaseModel):
+class Packed(Frozen):
     """The parcel is packed."""
 
-    model_config = ConfigDict(frozen=True)
-
     by: Actor | None = Field(None, description="Who confirmed it; the warehouse task is closed in their name.")
 
 
-class Shipped(BaseModel):
+class Shipped(Frozen):
     """The parcel went out with a carrier under a tracking number."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     carrier: Annotated[str, Field(min_length=1, max_length=50)]
     tracking: Annotated[str, Field(min_length=1, max_length=100)]
     by: Actor | None = Field(None, description="Who handed the parcel over.")
 
 
-class Complete(BaseModel):
+class Complete(Frozen):
     """The operator fulfilled the order outside the system."""
-
-    model_config = ConfigDict(frozen=True)
 
     note: str | None = Field(None, max_length=500)
     by: Actor | None = Field(None, description="Who fulfilled the order.")
 
 
-class Feedback(BaseModel):
+class Feedback(Frozen):
     """The customer's answer to the satisfaction survey."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     rating: Annotated[int, Field(ge=1, le=5)]
     comment: str | None = Field(None, max_length=2000)
     by: Actor | None = Field(None, description="Who passed the answer on: the survey, an operator.")
 
 
-class DeliveryEvent(BaseModel):
+class DeliveryEvent(Frozen):
     """What a carrier reports about the parcel, e.g. `in_transit`, `out_for_delivery`, `delivered`."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     event: Annotated[str, Field(min_length=1, max_length=50)]
     detail: str | None = Field(None, max_length=500)
     by: Actor | None = Field(None, description="Who reported it: the carrier, its webhook, an operator.")
 
 
-class StockArrived(BaseModel):
+class StockArrived(Frozen):
     """Stock was received for one of the order's SKUs; a backordered order tries to reserve again."""
-
-    model_config = ConfigDict(frozen=True)
 
     sku: str | None = None
     by: Actor | None = Field(None, description="Who booked the stock in.")
@@ -126,10 +117,8 @@ CommandPayload: TypeAlias = (
 )
 
 
-class CommandAccepted(BaseModel):
+class CommandAccepted(Frozen):
     """The answer to an accepted Update: what the order is now."""
-
-    model_config = ConfigDict(frozen=True)
 
     order_id: str
     command: Command

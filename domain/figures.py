@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict
+from domain.base import Frozen
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -21,10 +21,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
-class Durations(BaseModel):
+class Durations(Frozen):
     """How long something took across orders, in seconds: count, mean and the 50th, 95th and 99th percentiles."""
-
-    model_config = ConfigDict(frozen=True)
 
     count: int
     mean: float | None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import field_validator, model_validator
+
+from domain.base import Frozen
 
 # ISO 4217 minor units of the currencies a shop can sell in. Kept explicit: an unknown code is an input error,
 # not something to guess a precision for.
@@ -53,10 +55,8 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_UP)
 
 
-class Money(BaseModel):
+class Money(Frozen):
     """An amount of one currency. Never a float: floats are refused at the door."""
-
-    model_config = ConfigDict(frozen=True)
 
     amount: Decimal
     currency: str
@@ -151,13 +151,11 @@ class Money(BaseModel):
         return self.format()
 
 
-class ExchangeRates(BaseModel):
+class ExchangeRates(Frozen):
     """What one unit of each currency is worth in the base currency, as the shop configured it; exact Decimals.
 
     Reports convert with these; they are the shop's bookkeeping rates, not live market prices.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     base: str
     rates: dict[str, Decimal]

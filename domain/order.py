@@ -6,8 +6,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from domain.base import Frozen
 from domain.cards import CARD_NUMBERS_REFUSED, holds_card_number
 from domain.money import CurrencyMismatch, Money
 
@@ -60,10 +61,10 @@ class FulfilmentMode(StrEnum):
     MANUAL = "manual"
 
 
-class Customer(BaseModel):
+class Customer(Frozen):
     """Who ordered, and where their emails go."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: str
@@ -76,10 +77,10 @@ class Customer(BaseModel):
         return value.lower()
 
 
-class Address(BaseModel):
+class Address(Frozen):
     """Where the parcel goes."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     line1: Annotated[str, Field(min_length=1, max_length=200)]
@@ -97,10 +98,10 @@ def normal_sku(value: str) -> str:
     return sku
 
 
-class Line(BaseModel):
+class Line(Frozen):
     """One product on the order: a SKU, how many, at what unit price."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     sku: str
     quantity: int
@@ -134,15 +135,13 @@ class Line(BaseModel):
         return self.unit_price.times(self.quantity)
 
 
-class PaymentDetails(BaseModel):
+class PaymentDetails(Frozen):
     """How this order is paid: for a card, the payment provider's token and what may be shown of the card.
 
     The shop never sees a card number: the provider's checkout turns it into a token (`tok_visa`) and tells the
     brand and last four digits for display. `card_number` is read only so that orders placed before tokens (their
     workflow histories hold one) still decode and finish; every intake refuses it (`domain.cards`).
     """
-
-    model_config = ConfigDict(frozen=True)
 
     method: PaymentMethod
     token: str | None = Field(None, description="The payment provider's token for the card, e.g. tok_visa.")
@@ -219,20 +218,18 @@ class PaymentDetails(BaseModel):
         return f"{brand} card" if brand else "card"
 
 
-class Totals(BaseModel):
+class Totals(Frozen):
     """What the channel says the order costs; checked against the lines, never trusted."""
-
-    model_config = ConfigDict(frozen=True)
 
     subtotal: Money | None = None
     shipping: Money | None = None
     total: Money
 
 
-class Order(BaseModel):
+class Order(Frozen):
     """An order as placed by a channel. Valid means: the workflow can run it without asking anyone."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     channel: Channel
     external_id: str

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from domain.base import Frozen
 from domain.calendar import BusinessCalendar, WorkingHours
 from domain.order import FulfilmentMode
 
 
-class OrderPolicy(BaseModel):
+class OrderPolicy(Frozen):
     """Timings and modes fixed when the order is placed; a later configuration change leaves running orders alone.
 
     Fields added after the first release have defaults that reproduce the earlier behaviour, so orders started
     before them replay unchanged.
     """
-
-    model_config = ConfigDict(frozen=True)
 
     mode: FulfilmentMode = FulfilmentMode.AUTO
     warehouse: str = "main"

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from domain.base import Frozen
 from domain.money import Money
 from domain.order import Line, PaymentMethod
 
@@ -51,10 +52,10 @@ class RefundState(StrEnum):
     FINISHED = "finished"
 
 
-class RefundItem(BaseModel):
+class RefundItem(Frozen):
     """Some units of one SKU to refund."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     sku: Annotated[str, Field(min_length=1, max_length=64)]
     quantity: Annotated[int, Field(ge=1, le=10_000)]
@@ -65,10 +66,8 @@ class RefundItem(BaseModel):
         return value.upper()
 
 
-class RefundLine(BaseModel):
+class RefundLine(Frozen):
     """A line of a refund: what goes back, at the price it was sold for, and whether it can be sold again."""
-
-    model_config = ConfigDict(frozen=True)
 
     sku: str
     name: str | None = None
@@ -115,10 +114,10 @@ class RefundView(BaseModel):
         return self.state is not RefundState.FINISHED
 
 
-class Refund(BaseModel):
+class Refund(Frozen):
     """The operator's refund: a reason and, for a partial refund, which units; damaged SKUs are not restocked."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     lines: list[RefundItem] = Field(
@@ -143,19 +142,19 @@ class Refund(BaseModel):
         return sorted({sku.strip().upper() for sku in skus if sku.strip()})
 
 
-class Cancel(BaseModel):
+class Cancel(Frozen):
     """The operator stops an order that has not shipped."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     by: Actor | None = Field(None, description="Who cancelled the order.")
 
 
-class RefundPaidOut(BaseModel):
+class RefundPaidOut(Frozen):
     """A person has paid a refund out by hand (bank transfer back, cash)."""
 
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     reference: str | None = Field(None, max_length=200, description="Bank reference of the payout, if any.")
     by: Actor | None = Field(None, description="Who paid it out; becomes the refund's `paid_out_by`.")
@@ -165,10 +164,8 @@ class RefundRefused(ValueError):
     """The refund asked for cannot be given; the message says why."""
 
 
-class RefundPlan(BaseModel):
+class RefundPlan(Frozen):
     """What a refund gives back, worked out from the order and the refunds before it."""
-
-    model_config = ConfigDict(frozen=True)
 
     lines: list[RefundLine]
     shipping: Money

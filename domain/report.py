@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from domain.base import Frozen
 from domain.figures import Durations
 from domain.money import ExchangeRates, Money
 from domain.status import OperatorList, OrderStatus
@@ -127,10 +128,8 @@ class StockFigures(BaseModel):
     overstocked: list[StockItem]
 
 
-class Report(BaseModel):
+class Report(Frozen):
     """Everything an operator sees at a glance, read from the OMS database when it was generated."""
-
-    model_config = ConfigDict(frozen=True)
 
     generated_at: datetime
     period: Period

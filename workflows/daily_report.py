@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import api
+    from domain.base import Frozen
     from domain.calendar import BusinessCalendar
     from workflows import steps
 
 SCHEDULE_ID = "daily-report"
 
 
-class DailyReport(BaseModel):
+class DailyReport(Frozen):
     """Input the Schedule starts every run with: the shop's time zone, in which "yesterday" is counted."""
-
-    model_config = ConfigDict(frozen=True)
 
     timezone: str
 
@@ -37,7 +35,6 @@ class DailyReportWorkflow:
         return await steps.call(
             api.SEND_DAILY_REPORT,
             api.SendDailyReport(day=yesterday, timezone=request.timezone),
-            api.DailyReportSent,
             summary=f"email the report of {yesterday.isoformat()}",
             # Building the report reads every order of the day; on a big shop that is seconds, not milliseconds.
             timeout=timedelta(minutes=5),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from activities import api
+    from domain.base import Frozen
     from domain.calendar import BusinessCalendar
     from workflows import steps
 
@@ -19,10 +20,8 @@ SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 HOUR = timedelta(hours=1)
 
 
-class NewOrderDigest(BaseModel):
+class NewOrderDigest(Frozen):
     """Input the Schedule starts every run with: the shop's time zone; a run started by hand may name its hour."""
-
-    model_config = ConfigDict(frozen=True)
 
     timezone: str
     hour: datetime | None = Field(
@@ -52,7 +51,6 @@ class NewOrderDigestWorkflow:
         return await steps.call(
             api.SEND_NEW_ORDER_DIGEST,
             api.SendNewOrderDigest(start=start, end=end, timezone=request.timezone),
-            api.NewOrderDigestSent,
             summary=f"email the new orders of {hour}",
             timeout=timedelta(minutes=1),
             retry=steps.MAIL_RETRY,

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities import api
+    from domain.base import Frozen
     from domain.commands import (
         Command,
         CommandAccepted,
@@ -42,7 +42,18 @@ with workflow.unsafe.imports_passed_through():
         plan_refund,
     )
     from domain.status import OrderStatus, refusal
-    from domain.view import OrderView, PaymentView, ShipmentView, TimelineEntry, Totals
+    from domain.view import (
+        OrderView,
+        PaymentState,
+        PaymentView,
+        ShipmentView,
+        TimelineEntry,
+        TimelineEvent,
+        Totals,
+        carrier_scan,
+        command_rejected,
+        email_sent,
+    )
     from workflows import search, steps
     from workflows.refund import PROGRESS_SIGNAL, RefundOrder, RefundWorkflow
     from workflows.search import REFUND_DEADLINE
@@ -53,6 +64,7 @@ STOP_AT_NEXT_ACTIVITY = "stop-at-next-activity"
 TRACKING_BACKOFF = "tracking-backoff"
 
 S = OrderStatus
+E = TimelineEvent
 
 
 def workflow_id(order_id: str) -> str:
@@ -60,10 +72,8 @@ def workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
-class PlaceOrder(BaseModel):
+class PlaceOrder(Frozen):
     """Input of an order workflow: the validated order and the policy fixed at placement."""
-
-    model_config = ConfigDict(frozen=True)
 
     order: Order
     policy: OrderPolicy
@@ -144,7 +154,7 @@ class OrderWorkflow:
 
     async def _live(self) -> None:
         """Payment, stock, fulfilment, completion and follow-up: the order's life when nobody stops it."""
-        await self._record_status(S.RECEIVED, "order received", f"from {self._order.channel.value}", by=self._placed_by)
+        await self._record_status(S.RECEIVED, E.ORDER_RECEIVED, f"from {self._order.channel.value}", by=self._placed_by)
         if not await self._take_payment():
             return
         await self._reserve_stock()
@@ -159,10 +169,10 @@ class OrderWorkflow:
             await self._hand_over_outside_the_system()
 
         self._completed = True
-        await self._record_status(S.COMPLETED, "order completed", self._complete.note if self._complete else None)
+        await self._record_status(S.COMPLETED, E.ORDER_COMPLETED, self._complete.note if self._complete else None)
         await self._email(api.EmailKind.COMPLETED)
         await self._follow_up()
-        self._note("order closed", "follow-up over and refund window passed")
+        self._note(E.ORDER_CLOSED, "follow-up over and refund window passed")
 
     async def _stop(self, life: asyncio.Task[None]) -> None:
         """Stop the order's life wherever it is; a running step finishes or is cancelled before this returns."""
@@ -199,7 +209,6 @@ class OrderWorkflow:
                     api.CapturePayment(
                         order_id=self._view.order_id, payment=self._order.payment, amount=self._order.total
                     ),
-                    api.PaymentCaptured,
                     timeout=steps.GATEWAY_TIMEOUT,
                     retry=steps.GATEWAY_RETRY,
                 )
@@ -207,33 +216,33 @@ class OrderWorkflow:
                 if steps.error_type(error) != api.ErrorType.PAYMENT_DECLINED:
                     raise
                 reason = steps.error_message(error)
-                self._view.payment.state = "declined"
+                self._view.payment.state = PaymentState.DECLINED
                 self._view.payment.failure = reason
-                await self._record_status(S.PAYMENT_FAILED, "payment declined", reason)
+                await self._record_status(S.PAYMENT_FAILED, E.PAYMENT_DECLINED, reason)
                 await self._email(api.EmailKind.PAYMENT_DECLINED)
                 return False
             self._book_payment(captured)
-            await self._record_status(S.PAID, "payment captured", f"{captured.amount} ({captured.gateway_reference})")
+            await self._record_status(S.PAID, E.PAYMENT_CAPTURED, f"{captured.amount} ({captured.gateway_reference})")
             await self._email(api.EmailKind.ORDER_CONFIRMATION)
             return True
 
         if method is PaymentMethod.CASH_ON_DELIVERY:
-            self._view.payment.state = "due on delivery"
+            self._view.payment.state = PaymentState.DUE_ON_DELIVERY
             await self._email(api.EmailKind.ORDER_CONFIRMATION)
             return True
 
         due_in, due = self._payment_due()
-        await self._record_status(S.AWAITING_PAYMENT, "awaiting payment", f"due {due}")
+        await self._record_status(S.AWAITING_PAYMENT, E.AWAITING_PAYMENT, f"due {due}")
         await self._email(api.EmailKind.ORDER_CONFIRMATION)
         if not await self._wait_until(lambda: self._payment_received is not None, due_in):
-            self._view.payment.state = "expired"
+            self._view.payment.state = PaymentState.EXPIRED
             self._view.payment.failure = f"no payment {due}"
-            await self._record_status(S.PAYMENT_FAILED, "payment never arrived", self._view.payment.failure)
+            await self._record_status(S.PAYMENT_FAILED, E.PAYMENT_NEVER_ARRIVED, self._view.payment.failure)
             await self._email(api.EmailKind.PAYMENT_EXPIRED)
             return False
         received = self._payment_received
         captured = await self._record_payment(received.reference if received else None)
-        await self._record_status(S.PAID, "payment received", f"{captured.amount} ({captured.gateway_reference})")
+        await self._record_status(S.PAID, E.PAYMENT_RECEIVED, f"{captured.amount} ({captured.gateway_reference})")
         return True
 
     def _payment_due(self) -> tuple[timedelta, str]:
@@ -254,24 +263,24 @@ class OrderWorkflow:
         )
         while True:
             self._stock_arrived = False
-            reservation = await self._activity(api.RESERVE_STOCK, request, api.Reservation)
+            reservation = await self._activity(api.RESERVE_STOCK, request)
             if reservation.reserved:
                 self._view.backordered_skus = []
-                self._note("stock reserved", f"warehouse {self._policy.warehouse}")
+                self._note(E.STOCK_RESERVED, f"warehouse {self._policy.warehouse}")
                 return
             if self._view.status is not S.BACKORDERED:
                 self._view.backordered_skus = reservation.short_skus
-                await self._record_status(S.BACKORDERED, "backordered", "short: " + ", ".join(reservation.short_skus))
+                await self._record_status(S.BACKORDERED, E.BACKORDERED, "short: " + ", ".join(reservation.short_skus))
             # Stock receipts signal us; the periodic recheck covers stock that arrived some other way.
             await self._wait_until(lambda: self._stock_arrived, self._policy.backorder_recheck_interval)
 
     async def _fulfil(self) -> None:
         """Pick, pack, ship and follow the parcel until it is delivered."""
         await self._wait_for_the_warehouse("picking")
-        await self._record_status(S.PICKING, "picking started", f"{self._policy.mode.value} mode")
+        await self._record_status(S.PICKING, E.PICKING_STARTED, f"{self._policy.mode.value} mode")
         await self._warehouse_task(api.TaskKind.PICK, self._policy.pick_duration, lambda: self._picked)
         await self._wait_for_the_warehouse("packing")
-        await self._record_status(S.PACKING, "packing started")
+        await self._record_status(S.PACKING, E.PACKING_STARTED)
         await self._warehouse_task(api.TaskKind.PACK, self._policy.pack_duration, lambda: self._packed)
         label = await self._hand_to_carrier()
         await self._track_until_delivered(label)
@@ -285,7 +294,7 @@ class OrderWorkflow:
         opens = hours.next_opening(now)
         if opens <= now:
             return
-        self._note("warehouse closed", f"{step} starts when it opens, {self._shop_time(opens)}")
+        self._note(E.WAREHOUSE_CLOSED, f"{step} starts when it opens, {self._shop_time(opens)}")
         await workflow.sleep(opens - now)
 
     async def _warehouse_task(
@@ -298,20 +307,19 @@ class OrderWorkflow:
             await self._activity(
                 api.PERFORM_WAREHOUSE_TASK,
                 task,
-                api.TaskState,
                 timeout=duration + timedelta(minutes=5),
                 heartbeat=timedelta(seconds=10),
                 # Unset for orders placed before the setting existed: they run where they always did.
                 task_queue=self._policy.warehouse_task_queue,
             )
         else:
-            await self._activity(api.OPEN_WAREHOUSE_TASK, task, api.TaskState)
+            await self._activity(api.OPEN_WAREHOUSE_TASK, task)
             await workflow.wait_condition(lambda: confirmation() is not None)
             done = confirmation()
             by = done.by if done is not None else None
-            await self._activity(api.CLOSE_WAREHOUSE_TASK, task.model_copy(update={"done_by": by}), api.TaskState)
+            await self._activity(api.CLOSE_WAREHOUSE_TASK, task.model_copy(update={"done_by": by}))
         self._open_task = None
-        self._note(f"{kind.value} done")
+        self._note(E.PICK_DONE if kind is api.TaskKind.PICK else E.PACK_DONE)
 
     async def _hand_to_carrier(self) -> api.Label:
         """Get a label (auto) or take the operator's carrier and tracking number (manual); stock leaves."""
@@ -319,7 +327,6 @@ class OrderWorkflow:
             label = await self._activity(
                 api.CREATE_SHIPMENT,
                 api.CreateShipment(order_id=self._view.order_id, address=self._order.shipping_address),
-                api.Label,
             )
         else:
             await workflow.wait_condition(lambda: self._shipped is not None)
@@ -331,16 +338,15 @@ class OrderWorkflow:
                     carrier=self._shipped.carrier,
                     tracking=self._shipped.tracking,
                 ),
-                api.Label,
             )
-        await self._activity(api.SHIP_STOCK, api.StockRelease(order_id=self._view.order_id), api.StockMoved)
+        await self._activity(api.SHIP_STOCK, api.StockRelease(order_id=self._view.order_id))
         self._view.shipment = ShipmentView(
             carrier=label.carrier,
             tracking=label.tracking,
             shipped_at=workflow.now(),
             last_event="label_created",
         )
-        await self._record_status(S.SHIPPED, "shipped", f"{label.carrier} {label.tracking}")
+        await self._record_status(S.SHIPPED, E.SHIPPED, f"{label.carrier} {label.tracking}")
         await self._email(api.EmailKind.SHIPPED)
         return label
 
@@ -350,9 +356,9 @@ class OrderWorkflow:
         seen = 0
         interval = self._policy.tracking_poll_interval
         while not self._delivered:
-            tracking = await self._activity(api.TRACK_SHIPMENT, request, api.Tracking)
+            tracking = await self._activity(api.TRACK_SHIPMENT, request)
             for scan in tracking.events[seen:]:
-                self._note(f"carrier: {scan.event}")
+                self._note(carrier_scan(scan.event))
                 assert self._view.shipment is not None
                 self._view.shipment.last_event = scan.event
             news = len(tracking.events) > seen
@@ -379,16 +385,16 @@ class OrderWorkflow:
         self._view.shipment.last_event = "delivered"
         if self._order.payment.method is PaymentMethod.CASH_ON_DELIVERY:
             await self._record_payment("collected at delivery")
-        await self._record_status(S.DELIVERED, "delivered")
+        await self._record_status(S.DELIVERED, E.DELIVERED)
 
     async def _hand_over_outside_the_system(self) -> None:
         """After a manual `complete`: the goods left without a shipment; book the stock and any cash."""
         if self._open_task is not None:
             task = api.WarehouseTask(order_id=self._view.order_id, kind=self._open_task, done_by="complete")
-            await self._activity(api.CLOSE_WAREHOUSE_TASK, task, api.TaskState)
+            await self._activity(api.CLOSE_WAREHOUSE_TASK, task)
             self._open_task = None
         if self._view.shipment is None:
-            await self._activity(api.SHIP_STOCK, api.StockRelease(order_id=self._view.order_id), api.StockMoved)
+            await self._activity(api.SHIP_STOCK, api.StockRelease(order_id=self._view.order_id))
         if self._order.payment.method is PaymentMethod.CASH_ON_DELIVERY and self._view.payment.captured is None:
             await self._record_payment("collected by the operator")
 
@@ -405,13 +411,13 @@ class OrderWorkflow:
         if self._feedback is None:
             await self._email(api.EmailKind.SURVEY)
             follow_up.survey_sent_at = workflow.now()
-            self._note("satisfaction survey sent")
+            self._note(E.SURVEY_SENT)
             await self._wait_until(lambda: self._feedback is not None, self._policy.feedback_window)
         if self._feedback is not None:
             await self._record_feedback(self._feedback)
         else:
             self._feedback_closed = True
-            self._note("no feedback", f"none within {self._policy.feedback_window}")
+            self._note(E.NO_FEEDBACK, f"none within {self._policy.feedback_window}")
         if follow_up.closes_at > workflow.now():
             await workflow.sleep(follow_up.closes_at - workflow.now())
 
@@ -589,7 +595,7 @@ class OrderWorkflow:
     def _signalled(self, command: Command, payload: CommandPayload) -> None:
         reason = self._refusal(command, payload)
         if reason is not None:
-            self._note(f"{command.value} rejected", reason, rejected=True, by=payload.by)
+            self._note(command_rejected(command), reason, rejected=True, by=payload.by)
             return
         self._apply(command, payload)
 
@@ -681,10 +687,10 @@ class OrderWorkflow:
             return "the order is being completed"
         if isinstance(payload, Feedback):
             self._feedback = payload
-            self._note("feedback given", f"{payload.rating}/5", by=payload.by)
+            self._note(E.FEEDBACK_GIVEN, f"{payload.rating}/5", by=payload.by)
             return f"feedback {payload.rating}/5 recorded"
         if isinstance(payload, DeliveryEvent):
-            self._note(f"carrier: {payload.event}", payload.detail, by=payload.by)
+            self._note(carrier_scan(payload.event), payload.detail, by=payload.by)
             if self._view.shipment is not None:
                 self._view.shipment.last_event = payload.event
             if payload.event == "delivered":
@@ -693,7 +699,7 @@ class OrderWorkflow:
             return f"carrier event {payload.event} recorded"
         if isinstance(payload, StockArrived):
             self._stock_arrived = True
-            self._note("stock arrived", payload.sku, by=payload.by)
+            self._note(E.STOCK_ARRIVED, payload.sku, by=payload.by)
             return "the order will try to reserve its stock again"
         if isinstance(payload, Refund):
             refund = self._accept_refund(payload)
@@ -713,7 +719,7 @@ class OrderWorkflow:
             self._payouts.append(payload)
             waiting = next(refund for refund in self._view.refunds if refund.is_open and refund.needs_payout)
             reference = f", reference {payload.reference}" if payload.reference else ""
-            self._note("refund paid out", f"{waiting.refund_id}{reference}", by=payload.by)
+            self._note(E.REFUND_PAID_OUT, f"{waiting.refund_id}{reference}", by=payload.by)
             return "payout recorded; the refund finishes now"
         raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
 
@@ -808,7 +814,7 @@ class OrderWorkflow:
         )
         self._view.refunds.append(refund)
         self._refunds_to_start.append(refund)
-        self._note(f"{kind.value} requested", f"{refund_id}: {request.reason}", by=request.by)
+        self._note(E.requested(kind), f"{refund_id}: {request.reason}", by=request.by)
         return refund
 
     def _refund_window_closes(self) -> datetime | None:
@@ -831,22 +837,22 @@ class OrderWorkflow:
         """The refund or cancellation that ends the order: its life has stopped; give everything back."""
         money = not refund.amount.is_zero
         if refund.kind is RefundKind.REFUND or money:
-            await self._record_status(S.REFUNDING, f"{refund.kind.value} started", self._refund_detail(refund))
+            await self._record_status(S.REFUNDING, E.started(refund.kind), self._refund_detail(refund))
         result = await self._run_refund(refund)
         if refund.kind is RefundKind.REFUND:
-            await self._record_status(S.REFUNDED, "refunded", self._outcome(result))
+            await self._record_status(S.REFUNDED, E.REFUNDED, self._outcome(result))
         else:
-            if self._view.payment.state != "captured":
-                self._view.payment.state = "cancelled"
-            await self._record_status(S.CANCELLED, "cancelled", f"{refund.reason}; {self._outcome(result)}")
-        self._note("order closed", f"{refund.kind.value} finished")
+            if self._view.payment.state != PaymentState.CAPTURED:
+                self._view.payment.state = PaymentState.CANCELLED
+            await self._record_status(S.CANCELLED, E.CANCELLED, f"{refund.reason}; {self._outcome(result)}")
+        self._note(E.ORDER_CLOSED, f"{refund.kind.value} finished")
 
     async def _partial_refund(self, refund: RefundView) -> None:
         """A refund of some lines of a completed order; the order stays completed afterwards."""
         back_to = self._view.status
-        await self._record_status(S.REFUNDING, "partial refund started", self._refund_detail(refund))
+        await self._record_status(S.REFUNDING, E.PARTIAL_REFUND_STARTED, self._refund_detail(refund))
         result = await self._run_refund(refund)
-        await self._record_status(back_to, "partial refund finished", self._outcome(result))
+        await self._record_status(back_to, E.PARTIAL_REFUND_FINISHED, self._outcome(result))
 
     async def _run_refund(self, refund: RefundView) -> RefundView:
         """Start the refund's child workflow, pass on payouts by hand, and take its result into the order."""
@@ -867,7 +873,7 @@ class OrderWorkflow:
             search_attributes=TypedSearchAttributes([SearchAttributePair(REFUND_DEADLINE, refund.deadline)]),
             static_summary=f"{refund.kind.value} of order {self._view.order_id}: {refund.amount.format()}",
         )
-        self._note("refund workflow started", refund.refund_id)
+        self._note(E.REFUND_WORKFLOW_STARTED, refund.refund_id)
         while True:
             await workflow.wait_condition(lambda: child.done() or bool(self._payouts))
             if not self._payouts:
@@ -888,7 +894,7 @@ class OrderWorkflow:
     # --- bookkeeping ------------------------------------------------------------------------------------------
 
     async def _record_status(
-        self, status: OrderStatus, event: str, detail: str | None = None, *, by: str | None = None
+        self, status: OrderStatus, event: TimelineEvent, detail: str | None = None, *, by: str | None = None
     ) -> None:
         """Move to `status`, note it in the timeline, update search attributes and the read model."""
         if status is not self._view.status:
@@ -916,6 +922,7 @@ class OrderWorkflow:
         rejected: bool = False,
         by: str | None = None,
     ) -> None:
+        """Add a timeline entry: a `TimelineEvent`, a `Confirmation`, or one built by `email_sent` and the like."""
         now = workflow.now()
         self._view.timeline.append(
             TimelineEntry(at=now, event=event, detail=detail, status=status, rejected=rejected, by=by)
@@ -924,17 +931,16 @@ class OrderWorkflow:
 
     async def _project(self) -> None:
         self._view.version += 1
-        await self._activity(api.PROJECT_ORDER, api.ProjectOrder(order=self._view), api.Projected)
+        await self._activity(api.PROJECT_ORDER, api.ProjectOrder(order=self._view))
 
     async def _email(self, kind: api.EmailKind) -> None:
         await self._activity(
             api.SEND_EMAIL,
             api.SendEmail(kind=kind, order=self._view),
-            api.EmailSent,
             timeout=steps.EMAIL_TIMEOUT,
             retry=steps.MAIL_RETRY,
         )
-        self._note(f"email sent: {kind.value}", self._order.customer.email)
+        self._note(email_sent(kind), self._order.customer.email)
 
     async def _record_payment(self, reference: str | None) -> api.PaymentCaptured:
         captured = await self._activity(
@@ -945,13 +951,12 @@ class OrderWorkflow:
                 amount=self._order.total,
                 reference=reference,
             ),
-            api.PaymentCaptured,
         )
         self._book_payment(captured)
         return captured
 
     def _book_payment(self, captured: api.PaymentCaptured) -> None:
-        self._view.payment.state = "captured"
+        self._view.payment.state = PaymentState.CAPTURED
         self._view.payment.captured = captured.amount
         self._view.payment.gateway_reference = captured.gateway_reference
         self._view.payment.captured_at = captured.captured_at
@@ -961,13 +966,12 @@ class OrderWorkflow:
         await self._activity(
             api.RECORD_FEEDBACK,
             api.RecordFeedback(order_id=self._view.order_id, rating=feedback.rating, comment=feedback.comment, at=now),
-            api.Projected,
         )
         follow_up = self._view.follow_up
         follow_up.feedback_rating = feedback.rating
         follow_up.feedback_comment = feedback.comment
         follow_up.feedback_at = now
-        self._note("feedback received", f"{feedback.rating}/5")
+        self._note(E.FEEDBACK_RECEIVED, f"{feedback.rating}/5")
         await self._project()
 
     def _delivered_at(self) -> datetime:
@@ -990,9 +994,8 @@ class OrderWorkflow:
 
     async def _activity(
         self,
-        name: str,
-        request: BaseModel,
-        result_type: type[steps.ResultT],
+        definition: api.ActivityDef[steps.RequestT, steps.ResultT],
+        request: steps.RequestT,
         *,
         timeout: timedelta = steps.DATABASE_TIMEOUT,
         retry: RetryPolicy = steps.DATABASE_RETRY,
@@ -1001,10 +1004,9 @@ class OrderWorkflow:
     ) -> steps.ResultT:
         self._stop_here_if_stopping()
         result = await steps.call(
-            name,
+            definition,
             request,
-            result_type,
-            summary=f"{name} {self._view.order_id}",
+            summary=f"{definition.name} {self._view.order_id}",
             timeout=timeout,
             retry=retry,
             heartbeat=heartbeat,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import api
+    from domain.base import Frozen
     from domain.calendar import BusinessCalendar
     from domain.commands import Command
     from domain.order import PaymentDetails
@@ -23,10 +23,8 @@ PROGRESS_SIGNAL = "refund_progress"
 REFUND_QUERY = "refund"
 
 
-class RefundOrder(BaseModel):
+class RefundOrder(Frozen):
     """Input of a refund: the order as it stood, the refund it accepted, and the rules for its deadline."""
-
-    model_config = ConfigDict(frozen=True)
 
     order: OrderView
     refund: RefundView
@@ -56,7 +54,6 @@ class RefundWorkflow:
         await self._call(
             api.STOP_WAREHOUSE_TASKS,
             api.StopWarehouseTasks(order_id=self._order_id, reason=refund.reason),
-            api.WarehouseStopped,
         )
         returned = await self._call(
             api.RETURN_STOCK,
@@ -68,7 +65,6 @@ class RefundWorkflow:
                     for line in refund.lines
                 ],
             ),
-            api.StockReturned,
         )
         refund.released_units = returned.released
         refund.restocked_units = returned.restocked
@@ -110,7 +106,7 @@ class RefundWorkflow:
         that refuses outright hands the refund to a person.
         """
         refund = self._refund
-        pay_back = workflow.start_activity(
+        pay_back = steps.start(
             api.REFUND_PAYMENT,
             api.RefundPayment(
                 order_id=self._order_id,
@@ -118,10 +114,9 @@ class RefundWorkflow:
                 payment=self._request.payment,
                 amount=refund.amount,
             ),
-            result_type=api.RefundPaid,
-            start_to_close_timeout=steps.GATEWAY_TIMEOUT,
-            retry_policy=steps.REFUND_RETRY,
-            summary=f"{api.REFUND_PAYMENT} {refund.refund_id}",
+            summary=f"{api.REFUND_PAYMENT.name} {refund.refund_id}",
+            timeout=steps.GATEWAY_TIMEOUT,
+            retry=steps.REFUND_RETRY,
         )
         escalate_at = self._escalation_time()
         if not await self._wait_until(pay_back.done, escalate_at) and not pay_back.done():
@@ -168,7 +163,6 @@ class RefundWorkflow:
                 reference=payout.reference if payout else None,
                 by=payout.by if payout else None,
             ),
-            api.RefundPaid,
         )
         refund.payout_reference = payout.reference if payout else None
         refund.paid_out_by = payout.by if payout else None
@@ -224,19 +218,18 @@ class RefundWorkflow:
         await steps.call(
             api.SEND_EMAIL,
             api.SendEmail(kind=kind, order=self._request.order, refund=self._refund, sequence=sequence),
-            api.EmailSent,
-            summary=f"{api.SEND_EMAIL} {kind.value} {self._refund.refund_id}",
+            summary=f"{api.SEND_EMAIL.name} {kind.value} {self._refund.refund_id}",
             timeout=steps.EMAIL_TIMEOUT,
             retry=steps.MAIL_RETRY,
         )
 
     async def _record(self) -> None:
-        await self._call(
-            api.RECORD_REFUND, api.RecordRefund(order_id=self._order_id, refund=self._refund), api.RefundRecorded
-        )
+        await self._call(api.RECORD_REFUND, api.RecordRefund(order_id=self._order_id, refund=self._refund))
 
-    async def _call(self, name: str, request: BaseModel, result_type: type[steps.ResultT]) -> steps.ResultT:
-        return await steps.call(name, request, result_type, summary=f"{name} {self._refund.refund_id}")
+    async def _call(
+        self, definition: api.ActivityDef[steps.RequestT, steps.ResultT], request: steps.RequestT
+    ) -> steps.ResultT:
+        return await steps.call(definition, request, summary=f"{definition.name} {self._refund.refund_id}")
 
     async def _tell_order(self) -> None:
         """Let the order show how far the refund has got; an order that has closed meanwhile needs no news."""

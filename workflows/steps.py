@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import api
 
+RequestT = TypeVar("RequestT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
 
 # A business failure is a typed ApplicationError and never retried.
@@ -46,9 +47,8 @@ GATEWAY_TIMEOUT = timedelta(seconds=30)
 
 
 async def call(
-    name: str,
-    request: BaseModel,
-    result_type: type[ResultT],
+    definition: api.ActivityDef[RequestT, ResultT],
+    request: RequestT,
     *,
     summary: str,
     timeout: timedelta = DATABASE_TIMEOUT,
@@ -56,7 +56,7 @@ async def call(
     heartbeat: timedelta | None = None,
     task_queue: str | None = None,
 ) -> ResultT:
-    """Run one activity.
+    """Run one activity and return its result, typed as its declaration says.
 
     Cancelling the caller does not wait for the activity to stop (waiting can lose the cancellation when the activity
     completes anyway), so a step being stopped may still finish in the background. Every step is safe against that:
@@ -64,9 +64,9 @@ async def call(
     commands that race a capture are refused until the capture is settled.
     """
     result: ResultT = await workflow.execute_activity(
-        name,
+        definition.name,
         request,
-        result_type=result_type,
+        result_type=definition.result,
         start_to_close_timeout=timeout,
         heartbeat_timeout=heartbeat,
         retry_policy=retry,
@@ -74,6 +74,26 @@ async def call(
         summary=summary,
     )
     return result
+
+
+def start(
+    definition: api.ActivityDef[RequestT, ResultT],
+    request: RequestT,
+    *,
+    summary: str,
+    timeout: timedelta,
+    retry: RetryPolicy,
+) -> workflow.ActivityHandle[ResultT]:
+    """Start one activity and go on; the handle is awaited (or watched) for its result."""
+    handle: workflow.ActivityHandle[ResultT] = workflow.start_activity(
+        definition.name,
+        request,
+        result_type=definition.result,
+        start_to_close_timeout=timeout,
+        retry_policy=retry,
+        summary=summary,
+    )
+    return handle
 
 
 def error_type(error: ActivityError) -> str | None:

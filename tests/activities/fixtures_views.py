@@ -16,7 +16,7 @@ from domain.order import (
     PaymentMethod,
 )
 from domain.status import OrderStatus
-from domain.view import OrderView, PaymentView, ShipmentView, Totals
+from domain.view import OrderView, PaymentState, PaymentView, ShipmentView, Totals
 from workflows.order import workflow_id
 
 PLACED_AT = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
@@ -77,7 +77,7 @@ def view_of(
         payment=PaymentView(
             method=order.payment.method,
             reference=order.payment.reference,
-            state="failed" if payment_failure else "captured",
+            state=PaymentState.DECLINED if payment_failure else PaymentState.CAPTURED,
             failure=payment_failure,
         ),
         shipment=shipment,

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import api
-from activities.notifications import SMTP_UNAVAILABLE, NotificationActivities
+from activities.notifications import NotificationActivities
 from domain.money import Money
 from domain.order import PaymentMethod
 from domain.refund import RefundKind, RefundLine, RefundView
@@ -312,7 +312,7 @@ async def test_an_unreachable_mail_server_is_retried_until_it_takes_the_email(
     finally:
         server.stop()
 
-    assert unavailable.value.type == SMTP_UNAVAILABLE
+    assert unavailable.value.type == api.ErrorType.SMTP_UNAVAILABLE
     assert not unavailable.value.non_retryable
     assert not sent.already_sent
     assert len(mailbox.messages) == 1

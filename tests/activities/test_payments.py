@@ -312,4 +312,9 @@ def test_every_test_card_is_documented_for_the_readme() -> None:
 def test_the_activities_register_under_the_contracts_names(payments: PaymentActivities) -> None:
     names = [handler.__temporal_activity_definition.name for handler in payments.handlers()]  # type: ignore[attr-defined]
 
-    assert names == [api.CAPTURE_PAYMENT, api.RECORD_PAYMENT, api.REFUND_PAYMENT, api.RECORD_REFUND_PAYOUT]
+    assert names == [
+        api.CAPTURE_PAYMENT.name,
+        api.RECORD_PAYMENT.name,
+        api.REFUND_PAYMENT.name,
+        api.RECORD_REFUND_PAYOUT.name,
+    ]

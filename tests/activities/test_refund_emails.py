@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import api
-from activities.notifications import EMAIL_NOT_APPLICABLE, NotificationActivities
+from activities.notifications import NotificationActivities
 from domain.order import PaymentMethod
 from domain.refund import RefundKind, RefundView
 from domain.status import OrderStatus
@@ -270,7 +270,7 @@ async def test_a_refund_email_without_the_refund_is_refused_without_retrying(
     with pytest.raises(ApplicationError) as refused:
         await send(mailer, kind, refunding())
 
-    assert refused.value.type == EMAIL_NOT_APPLICABLE
+    assert refused.value.type == api.ErrorType.EMAIL_NOT_APPLICABLE
     assert refused.value.non_retryable
     assert smtp.messages == []
     assert await notifications.sent_for_order(sessions, "web-1001") == []

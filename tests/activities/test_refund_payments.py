@@ -15,7 +15,7 @@ from temporalio.testing import ActivityEnvironment
 import gateways.payments as gateway
 from activities import api
 from activities.api import ErrorType
-from activities.payments import GATEWAY_UNAVAILABLE, PaymentActivities
+from activities.payments import PaymentActivities
 from domain.money import Money
 from domain.order import PaymentDetails, PaymentMethod
 from settings import Settings
@@ -182,7 +182,7 @@ async def test_the_outage_cards_refund_fails_retryably_for_its_first_48_hours(
         await tried_for(elapsed).run(payments.refund_payment, request)
 
     assert not failed.value.non_retryable
-    assert failed.value.type == GATEWAY_UNAVAILABLE
+    assert failed.value.type == ErrorType.GATEWAY_UNAVAILABLE
     assert "processing_error" in failed.value.message
     assert "will retry" in failed.value.message
     assert await refund_rows(sessions) == 0
@@ -352,4 +352,4 @@ async def test_a_refund_paid_out_by_hand_is_not_paid_again_through_the_gateway(
 def test_the_refund_activities_register_under_the_contracts_names(payments: PaymentActivities) -> None:
     names = [handler.__temporal_activity_definition.name for handler in payments.handlers()]  # type: ignore[attr-defined]
 
-    assert names[-2:] == [api.REFUND_PAYMENT, api.RECORD_REFUND_PAYOUT]
+    assert names[-2:] == [api.REFUND_PAYMENT.name, api.RECORD_REFUND_PAYOUT.name]

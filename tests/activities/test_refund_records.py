@@ -200,4 +200,4 @@ async def test_the_money_paid_back_is_stored_once_per_refund(sessions: async_ses
 def test_the_order_activities_include_recording_refunds(orders: OrderActivities) -> None:
     names = [handler.__temporal_activity_definition.name for handler in orders.handlers()]  # type: ignore[attr-defined]
 
-    assert names[-1] == api.RECORD_REFUND
+    assert names[-1] == api.RECORD_REFUND.name

@@ -205,7 +205,7 @@ async def test_an_order_that_never_reserved_stock_returns_nothing(inventory: Inv
 def test_the_inventory_activities_include_return_stock(inventory: InventoryActivities) -> None:
     names = [handler.__temporal_activity_definition.name for handler in inventory.handlers()]  # type: ignore[attr-defined]
 
-    assert names[-1] == api.RETURN_STOCK
+    assert names[-1] == api.RETURN_STOCK.name
 
 
 async def test_a_reservation_still_in_flight_when_its_order_was_cancelled_is_refused_and_holds_nothing(

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import api
-from activities.shipping import TRACKING_IN_USE, ShippingActivities
+from activities.shipping import ShippingActivities
 from gateways.carrier import SANDBOX_CARRIER, SandboxCarrier, tracking_number
 from settings import Settings
 from store import shipments
@@ -187,6 +187,6 @@ async def test_a_tracking_number_of_another_order_is_refused_for_good(shipping: 
             api.RecordShipment(order_id="web-1002", carrier="DHL", tracking="JJD0001"),
         )
 
-    assert refused.value.type == TRACKING_IN_USE
+    assert refused.value.type == api.ErrorType.TRACKING_IN_USE
     assert refused.value.non_retryable
     assert "web-1001" in str(refused.value)

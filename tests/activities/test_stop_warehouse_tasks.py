@@ -141,4 +141,4 @@ async def test_the_operator_confirming_a_cancelled_task_leaves_it_cancelled(
 def test_the_warehouse_activities_include_stopping_tasks(tasks: WarehouseActivities) -> None:
     names = [handler.__temporal_activity_definition.name for handler in tasks.handlers()]  # type: ignore[attr-defined]
 
-    assert names[-1] == api.STOP_WAREHOUSE_TASKS
+    assert names[-1] == api.STOP_WAREHOUSE_TASKS.name

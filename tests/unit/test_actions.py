@@ -10,7 +10,7 @@ from domain.money import Money
 from domain.order import FulfilmentMode, PaymentMethod
 from domain.refund import RefundKind, RefundLine, RefundState, RefundView
 from domain.status import OrderStatus
-from domain.view import FollowUpView, OrderView, TimelineEntry
+from domain.view import FollowUpView, OrderView, PaymentState, TimelineEntry
 from tests.activities.fixtures_views import PLACED_AT, placed_order, shipped_with, view_of
 
 S = OrderStatus
@@ -30,7 +30,7 @@ def order_in(
     if paid:
         view.payment.captured = order.total
     else:
-        view.payment.state = "pending"
+        view.payment.state = PaymentState.PENDING
     return view
 
 
