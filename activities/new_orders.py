@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities import api
-from activities.notifications import compose, console_url, deliver, outbox_key
+from activities.letters import console_url
+from activities.notifications import compose, deliver, outbox_key
 from domain.money import Money
 from domain.report import count_of
 from domain.view import OrderView
