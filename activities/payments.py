@@ -20,8 +20,6 @@ from store import refunds as refund_records
 from store.payments import BookedPayment
 from store.refunds import RefundPayout
 
-# `ApplicationError.type` of a refund the gateway failed to make this time: retryable, so Temporal keeps trying.
-
 
 class PaymentActivities:
     """The customer's money: captured at most once per order and paid back at most once per refund, however retried."""
