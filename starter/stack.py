@@ -265,7 +265,7 @@ def banner(
     lines = [
         "oms is up. Ctrl-C stops everything; state stays in " + str(paths.var),
         f"  Console         http://{settings.web_host}:{settings.web_port}",
-        f"  Temporal UI     http://{host}:{settings.temporal_ui_port}  (decrypts through the codec server)",
+        f"  Temporal UI     http://{host}:{settings.temporal_ui_port}  {_ui_decrypts(settings)}",
         f"  Codec server    {codec_endpoint(settings)}  "
         f"(temporal workflow show --codec-endpoint {codec_endpoint(settings)} ...)",
         f"  Temporal gRPC   {settings.temporal_address}  namespace {settings.temporal_namespace}, "
@@ -294,6 +294,13 @@ def banner(
         "  oms stock list",
     ]
     return "\n".join(lines)
+
+
+def _ui_decrypts(settings: Settings) -> str:
+    # The UI cannot send a fixed bearer token, so with OMS_CODEC_TOKEN set it shows payloads encrypted.
+    if settings.codec_token is None:
+        return "(decrypts through the codec server)"
+    return "(shows payloads encrypted: the codec server wants OMS_CODEC_TOKEN, which the UI cannot send)"
 
 
 def keep_state_private(paths: StackPaths) -> None:

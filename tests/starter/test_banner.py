@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from settings import Settings
 from starter.stack import DEMO_OPERATOR, StackPaths, banner
 
@@ -35,3 +37,11 @@ def test_a_fresh_state_prints_the_demo_operators_password_once() -> None:
 def test_without_any_operator_the_banner_says_how_to_add_one() -> None:
     text = banner(settings(), StackPaths(Path("var")), 0, no_operator=True)
     assert "nobody can log in yet: `oms operator add EMAIL --role operator`" in text
+
+
+def test_with_a_codec_token_the_banner_says_the_embedded_ui_shows_payloads_encrypted() -> None:
+    guarded = settings().model_copy(update={"codec_token": SecretStr("s3cret")})
+    assert "(decrypts through the codec server)" in banner(settings(), StackPaths(Path("var")), 0)
+    text = banner(guarded, StackPaths(Path("var")), 0)
+    assert "shows payloads encrypted: the codec server wants OMS_CODEC_TOKEN" in text
+    assert "s3cret" not in text
