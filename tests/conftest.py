@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import sys
@@ -55,10 +56,38 @@ _WORKDIR = pytest.StashKey[Path]()
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nobody listens on right now, never handed out before in this run, and outside the kernel's
+    ephemeral range.
+
+    A port the kernel picks for `bind(0)` is one it may pick again for anyone else: the dev server binds several
+    ports of its own that way while `oms up` starts, and once took the console's port from under it (CI, EADDRINUSE).
+    """
+    low, high = _ephemeral_range()
+    candidates = [port for port in range(*_TEST_PORTS) if not low <= port <= high and port not in _handed_out]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port left in {_TEST_PORTS[0]}-{_TEST_PORTS[1] - 1} outside {low}-{high}")
+
+
+# Above the well-known services this machine runs (PostgreSQL, Redis, RabbitMQ, NATS...), below Linux's usual
+# ephemeral range (32768-60999).
+_TEST_PORTS = (20000, 32768)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 @dataclass
