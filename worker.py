@@ -38,6 +38,7 @@ from workflows import search
 from workflows.daily_report import DailyReportWorkflow
 from workflows.new_order_digest import NewOrderDigestWorkflow
 from workflows.order import OrderWorkflow
+from workflows.order_v1 import OrderWorkflowV1
 from workflows.refund import RefundWorkflow
 
 # Activities spend their time waiting on the database, SMTP and the sandbox systems, not on the CPU; beyond
@@ -186,7 +187,7 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
+        workflows=[OrderWorkflow, OrderWorkflowV1, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
         activities=activity_handlers(sessions, settings),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from domain.base import Frozen
+from domain.emails import EmailKind as EmailKind  # re-exported: workflows and activities name emails as api.EmailKind
 from domain.money import Money
-from domain.order import Address, PaymentDetails, PaymentMethod
+from domain.order import Address, FulfilmentMode, PaymentDetails, PaymentMethod
+from domain.progress import CapturedPayment, OrderChanges
 from domain.refund import RefundView
 from domain.view import OrderView
 
@@ -57,6 +59,8 @@ class ErrorType(StrEnum):
     # An outside system that is down: retried until it answers.
     GATEWAY_UNAVAILABLE = "GatewayUnavailable"
     SMTP_UNAVAILABLE = "SmtpUnavailable"
+    # The read model lacks what a step's changes build on: the workflow sends its whole view instead.
+    READ_MODEL_BEHIND = "ReadModelBehind"
 
 
 # --- payments -------------------------------------------------------------------------------------------------
@@ -79,12 +83,8 @@ class RecordPayment(Frozen):
     reference: str | None = None
 
 
-class PaymentCaptured(Frozen):
+class PaymentCaptured(CapturedPayment):
     """The money is ours: the gateway's reference and when it was taken."""
-
-    gateway_reference: str
-    amount: Money
-    captured_at: datetime
 
 
 CAPTURE_PAYMENT = ActivityDef("capture_payment", CapturePayment, PaymentCaptured)
@@ -217,44 +217,6 @@ TRACK_SHIPMENT = ActivityDef("track_shipment", TrackShipment, Tracking)
 
 
 # --- notifications --------------------------------------------------------------------------------------------
-
-
-class EmailKind(StrEnum):
-    """The emails an order sends; each at most once per order (per refund, and per reminder, for refund emails)."""
-
-    ORDER_CONFIRMATION = "order_confirmation"
-    PAYMENT_DECLINED = "payment_declined"
-    PAYMENT_EXPIRED = "payment_expired"
-    SHIPPED = "shipped"
-    COMPLETED = "completed"
-    SURVEY = "survey"
-    REFUNDED = "refunded"
-    CANCELLED = "cancelled"
-    REFUND_PAYOUT_REQUESTED = "refund_payout_requested"
-    REFUND_REMINDER = "refund_reminder"
-    REFUND_ESCALATED = "refund_escalated"
-    NEW_ORDER = "new_order"
-
-    @property
-    def for_operator(self) -> bool:
-        """Goes to the shop (operator, or the escalation address), not to the customer."""
-        return self in (
-            EmailKind.REFUND_PAYOUT_REQUESTED,
-            EmailKind.REFUND_REMINDER,
-            EmailKind.REFUND_ESCALATED,
-            EmailKind.NEW_ORDER,
-        )
-
-    @property
-    def about_a_refund(self) -> bool:
-        """Needs the refund in `SendEmail.refund`, and is sent once per refund rather than once per order."""
-        return self in (
-            EmailKind.REFUNDED,
-            EmailKind.CANCELLED,
-            EmailKind.REFUND_PAYOUT_REQUESTED,
-            EmailKind.REFUND_REMINDER,
-            EmailKind.REFUND_ESCALATED,
-        )
 
 
 class SendEmail(Frozen):
@@ -439,3 +401,71 @@ class NewOrderDigestSent(Frozen):
 
 
 SEND_NEW_ORDER_DIGEST = ActivityDef("send_new_order_digest", SendNewOrderDigest, NewOrderDigestSent)
+
+
+# --- order steps: each does its side effect and writes the order's changes in one transaction ----------------
+
+
+class StepRequest(Frozen):
+    """What every step carries: the order's changes since the read model last took its view (see `OrderChanges`)."""
+
+    changes: OrderChanges
+
+
+class CaptureOrderPayment(StepRequest):
+    """Charge a card or PayPal account; the capture, the move to `paid` and the confirmation email commit together."""
+
+    payment: PaymentDetails
+    amount: Money
+
+
+class ReserveOrderStock(StepRequest):
+    """Set the order's stock aside, or note it backordered; `picking`: the warehouse is open, picking starts."""
+
+    warehouse: str
+    lines: list[StockLine]
+    picking: FulfilmentMode | None = None
+
+
+class PerformOrderTask(StepRequest):
+    """Auto mode: the warehouse picks (or packs) the order; `packing`: packing starts right after the pick."""
+
+    kind: TaskKind
+    duration: timedelta = timedelta(0)
+    packing: bool = False
+
+
+class ShipOrder(StepRequest):
+    """Hand the parcel to a carrier (a sandbox label, or the operator's carrier and tracking number), count the stock
+    as shipped, move to `shipped` and queue the shipping email, together."""
+
+    address: Address
+    carrier: str | None = None
+    tracking: str | None = None
+
+
+class TrackOrder(StepRequest):
+    """Ask the carrier about the parcel; once it is delivered, book cash on delivery, and move the order to
+    `delivered` and `completed` with the completion email, together. `seen`: scans the order already noted."""
+
+    tracking: str
+    seen: int = Field(0, ge=0)
+    collect: Money | None = Field(None, description="Cash on delivery: what the carrier takes at the door.")
+
+
+class StoreOrder(StepRequest):
+    """Write the order's changes (and queue their emails) with no other side effect: before the order waits."""
+
+
+class OrderStored(Frozen):
+    """The version the read model holds now."""
+
+    version: int
+
+
+CAPTURE_ORDER_PAYMENT = ActivityDef("capture_order_payment", CaptureOrderPayment, PaymentCaptured)
+RESERVE_ORDER_STOCK = ActivityDef("reserve_order_stock", ReserveOrderStock, Reservation)
+PERFORM_ORDER_TASK = ActivityDef("perform_order_task", PerformOrderTask, TaskState)
+SHIP_ORDER = ActivityDef("ship_order", ShipOrder, Label)
+TRACK_ORDER = ActivityDef("track_order", TrackOrder, Tracking)
+STORE_ORDER = ActivityDef("store_order", StoreOrder, OrderStored)

@@ -11,8 +11,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import api
 from activities.api import ErrorType
+from activities.orders import write_order
+from domain import progress
 from settings import Settings
 from store import catalogue
+from store.transaction import one_transaction
 
 
 class InventoryActivities:
@@ -24,22 +27,49 @@ class InventoryActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activity functions to register with a worker."""
-        return [self.reserve_stock, self.release_stock, self.ship_stock, self.return_stock]
+        return [self.reserve_stock, self.reserve_order_stock, self.release_stock, self.ship_stock, self.return_stock]
+
+    @api.RESERVE_ORDER_STOCK.implementation
+    async def reserve_order_stock(self, request: api.ReserveOrderStock) -> api.Reservation:
+        """Reserve every line or none, and write the order's move (picking, or backordered) in the same commit."""
+        changes = request.changes
+        async with one_transaction(self.sessions) as shared:
+            reservation = await self._reserve(shared, changes.order_id, request.warehouse, request.lines)
+            if reservation.reserved:
+                await write_order(
+                    shared,
+                    self.settings,
+                    changes,
+                    lambda view: progress.stock_reserved(view, request.warehouse, changes.at, picking=request.picking),
+                )
+            else:
+                await write_order(
+                    shared,
+                    self.settings,
+                    changes,
+                    lambda view: progress.backordered(view, reservation.short_skus, changes.at),
+                )
+        return reservation
 
     @api.RESERVE_STOCK.implementation
     async def reserve_stock(self, request: api.ReserveStock) -> api.Reservation:
         """Reserve every line of the order or none; when short, name the SKUs the order must wait for."""
+        return await self._reserve(self.sessions, request.order_id, request.warehouse, request.lines)
+
+    async def _reserve(
+        self, sessions: async_sessionmaker[AsyncSession], order_id: str, warehouse: str, lines: list[api.StockLine]
+    ) -> api.Reservation:
         wanted: dict[str, int] = {}
-        for line in request.lines:
+        for line in lines:
             wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
         try:
-            units = await catalogue.reserve_stock(self.sessions, request.order_id, request.warehouse, wanted)
+            units = await catalogue.reserve_stock(sessions, order_id, warehouse, wanted)
         except catalogue.OutOfStock as short:
-            activity.logger.info("order %s: short of %s", request.order_id, ", ".join(short.skus))
+            activity.logger.info("order %s: short of %s", order_id, ", ".join(short.skus))
             return api.Reservation(reserved=False, short_skus=short.skus)
         except catalogue.UnknownSku as unknown:
             raise ApplicationError(
-                f"order {request.order_id}: {unknown}",
+                f"order {order_id}: {unknown}",
                 unknown.skus,
                 type=ErrorType.UNKNOWN_SKU,
                 non_retryable=True,
@@ -48,8 +78,8 @@ class InventoryActivities:
             raise _nothing_reserved(closed) from closed
         except ValueError as malformed:
             # A request with no lines cannot become valid by retrying it.
-            raise ApplicationError(f"order {request.order_id}: {malformed}", non_retryable=True) from malformed
-        activity.logger.info("order %s: reserved %d units in %s", request.order_id, units, request.warehouse)
+            raise ApplicationError(f"order {order_id}: {malformed}", non_retryable=True) from malformed
+        activity.logger.info("order %s: reserved %d units in %s", order_id, units, warehouse)
         return api.Reservation(reserved=True)
 
     @api.RELEASE_STOCK.implementation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from email import message_from_string, policy
 from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +19,8 @@ from store import notifications, orders
 from store.db import create_engine, session_factory
 from store.schema import Notification
 
-# Only what the projection queues: customer emails belong to the send_email activity, which sends its own.
+# Besides every email queued whole: new-order emails queued before emails were kept whole, composed from the read
+# model. Rows the send_email activity queues (without a message) are its own to send.
 RELAY_KINDS = frozenset({api.EmailKind.NEW_ORDER.value})
 EVERY_SECONDS = 1.0
 # Waits double after each failed attempt up to this, so a mail server that is down for hours gets a line a minute.
@@ -96,7 +98,10 @@ class MailRelay:
         return sent
 
     async def _message(self, queued: Notification) -> EmailMessage | None:
-        """The queued email, rebuilt as it was queued; None while the order it is about is not in the read model."""
+        """The queued email as it was composed; None while the order a new-order email (queued before emails were
+        kept whole) is about is not in the read model."""
+        if queued.message is not None:
+            return message_from_string(queued.message, _class=EmailMessage, policy=policy.default)
         record = await orders.get_order(self.readers, queued.order_id)
         if record is None:
             # The projection queues the email just before it writes the order; the next round finds it.

@@ -45,6 +45,7 @@ async def queue_new_order_email(
             subject=str(message["Subject"]),
             message_id=str(message["Message-ID"]),
             created_at=datetime.now(UTC),
+            message=message.as_string(),
         ),
     )
 

@@ -69,6 +69,27 @@ class NotificationActivities:
         return api.EmailSent(message_id=queued.message_id, already_sent=not sent)
 
 
+async def queue_email(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, kind: api.EmailKind, order: OrderView, now: datetime
+) -> Notification:
+    """Put the email of this kind, composed now from `order`, into the outbox for the mail relay to send; once per
+    order and kind (a retried step finds it queued and queues nothing more)."""
+    message = compose(kind, order, settings, now=now)
+    return await notifications.enqueue(
+        sessions,
+        Notification(
+            idempotency_key=outbox_key(order.order_id, kind),
+            order_id=order.order_id,
+            kind=kind.value,
+            recipient=recipient(kind, order, settings)[1],
+            subject=str(message["Subject"]),
+            message_id=str(message["Message-ID"]),
+            created_at=datetime.now(UTC),
+            message=message.as_string(),
+        ),
+    )
+
+
 async def deliver(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str
 ) -> bool:

@@ -11,9 +11,47 @@ from temporalio.exceptions import ApplicationError
 
 from activities import api
 from activities.new_orders import queue_new_order_email
+from activities.notifications import queue_email
+from domain.emails import EmailKind
+from domain.progress import OrderChanges, ReadModelBehind
 from domain.view import OrderView
 from settings import Settings
 from store import orders, refunds
+from store.transaction import one_transaction
+
+# What a step's outcome does to the order's view (a `domain.progress` function with its arguments bound), and the
+# emails it sends.
+Outcome = Callable[[OrderView], list[EmailKind]]
+
+
+async def write_order(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    changes: OrderChanges,
+    outcome: Outcome | None = None,
+) -> OrderView:
+    """Take the workflow's changes into the read model, then the step's `outcome`, and queue every email they send;
+    the order's view as written. Call it inside the step's transaction (`one_transaction`), with the side effect.
+
+    The outcome is version `changes.version + 1`, which the workflow keeps free for it. A late retry of a step whose
+    transaction already committed writes nothing older over what is stored, and finds its emails queued.
+    """
+    record = await orders.get_order(sessions, changes.order_id)
+    stored = OrderView.model_validate_json(record.view_json) if record is not None else None
+    try:
+        view = changes.applied_to(stored)
+    except ReadModelBehind as behind:
+        raise ApplicationError(str(behind), type=api.ErrorType.READ_MODEL_BEHIND, non_retryable=True) from behind
+    emails = list(changes.emails)
+    if outcome is not None:
+        emails += outcome(view)
+        view.version = changes.version + 1
+    await orders.project(sessions, view)
+    for kind in emails:
+        await queue_email(sessions, settings, kind, view, changes.at)
+    if stored is None and settings.new_order_email == "each":
+        await queue_new_order_email(sessions, settings, view)
+    return view
 
 
 class OrderActivities:
@@ -25,7 +63,15 @@ class OrderActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activities to register on a worker."""
-        return [self.project_order, self.record_feedback, self.record_refund]
+        return [self.project_order, self.record_feedback, self.record_refund, self.store_order]
+
+    @api.STORE_ORDER.implementation
+    async def store_order(self, request: api.StoreOrder) -> api.OrderStored:
+        """Write the order's changes and queue their emails, in one transaction (a local activity: no side effect
+        of its own, and the order is about to wait)."""
+        async with one_transaction(self.sessions) as shared:
+            view = await write_order(shared, self.settings, request.changes)
+        return api.OrderStored(version=view.version)
 
     @api.PROJECT_ORDER.implementation
     async def project_order(self, request: api.ProjectOrder) -> api.Projected:

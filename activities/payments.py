@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,14 +12,17 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities import api
 from activities.api import ErrorType
+from activities.orders import write_order
+from domain import progress
 from domain.money import Money
-from domain.order import PaymentMethod
+from domain.order import PaymentDetails
 from gateways import payments as gateway
 from settings import Settings
 from store import payments as payment_records
 from store import refunds as refund_records
 from store.payments import BookedPayment
 from store.refunds import RefundPayout
+from store.transaction import one_transaction
 
 
 class PaymentActivities:
@@ -30,7 +34,75 @@ class PaymentActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activity functions to register with a worker."""
-        return [self.capture_payment, self.record_payment, self.refund_payment, self.record_refund_payout]
+        return [
+            self.capture_payment,
+            self.capture_order_payment,
+            self.record_payment,
+            self.refund_payment,
+            self.record_refund_payout,
+        ]
+
+    @api.CAPTURE_ORDER_PAYMENT.implementation
+    async def capture_order_payment(self, request: api.CaptureOrderPayment) -> api.PaymentCaptured:
+        """The order's first step: write it into the read model, charge the gateway, then commit the capture, the
+        move to `paid` and the confirmation email together (a decline: `payment_failed` and its email, then the
+        non-retryable `PaymentDeclined` error). No transaction stays open while the gateway is asked."""
+        changes = request.changes
+        order_id = changes.order_id
+        async with one_transaction(self.sessions) as shared:
+            await write_order(shared, self.settings, changes)
+        try:
+            booked = await payment_records.find_capture(self.sessions, order_id)
+            if booked is None:
+                booked = await self._charge(order_id, request.payment, request.amount)
+        except ApplicationError as error:
+            if error.type == ErrorType.PAYMENT_DECLINED:
+                reason = error.message
+                async with one_transaction(self.sessions) as shared:
+                    await write_order(
+                        shared,
+                        self.settings,
+                        changes,
+                        lambda view: progress.payment_declined(view, reason, changes.at),
+                    )
+            raise
+        captured = _captured(booked)
+        async with one_transaction(self.sessions) as shared:
+            # The charge is the gateway's; booking it here, beside the order's move, makes them one commit.
+            await payment_records.record_capture(
+                shared,
+                order_id=order_id,
+                method=request.payment.method,
+                amount=captured.amount,
+                gateway_reference=captured.gateway_reference,
+                reference=request.payment.reference,
+            )
+            await write_order(
+                shared, self.settings, changes, lambda view: progress.payment_captured(view, captured, changes.at)
+            )
+        return captured
+
+    async def _charge(self, order_id: str, payment: PaymentDetails, amount: Money) -> BookedPayment:
+        """Charge the gateway (idempotent by the order's capture key); a decline or an outage as activity errors."""
+        try:
+            charge = gateway.charge(
+                payment, amount, idempotency_key=payment_records.capture_key(order_id), attempt=activity.info().attempt
+            )
+        except gateway.PaymentDeclined as declined:
+            raise _declined(order_id, amount, payment, declined) from declined
+        except gateway.GatewayUnavailable as unavailable:
+            raise ApplicationError(
+                f"order {order_id}: the payment gateway failed ({unavailable.reason}); will retry"
+            ) from unavailable
+        return BookedPayment(
+            order_id=order_id,
+            kind=payment_records.CAPTURE,
+            method=payment.method,
+            amount=charge.amount,
+            gateway_reference=charge.reference,
+            reference=payment.reference,
+            at=datetime.now(UTC),
+        )
 
     @api.CAPTURE_PAYMENT.implementation
     async def capture_payment(self, request: api.CapturePayment) -> api.PaymentCaptured:
@@ -52,15 +124,7 @@ class PaymentActivities:
                 attempt=activity.info().attempt,
             )
         except gateway.PaymentDeclined as declined:
-            raise ApplicationError(
-                f"order {request.order_id}: payment of {request.amount} by {request.payment.reference} "
-                f"was declined ({declined.reason}); ask the customer for another way to pay",
-                declined.reason,
-                type=ErrorType.PAYMENT_DECLINED,
-                non_retryable=True,
-                # A decline is the customer's business outcome, not a fault: no traceback in the worker's log.
-                category=ApplicationErrorCategory.BENIGN,
-            ) from declined
+            raise _declined(request.order_id, request.amount, request.payment, declined) from declined
         except gateway.GatewayUnavailable as unavailable:
             raise ApplicationError(
                 f"order {request.order_id}: the payment gateway failed ({unavailable.reason}); will retry"
@@ -92,7 +156,7 @@ class PaymentActivities:
                 order_id=request.order_id,
                 method=request.method,
                 amount=request.amount,
-                gateway_reference=_booking_reference(request.method, request.order_id),
+                gateway_reference=payment_records.booking_reference(request.method, request.order_id),
                 reference=request.reference,
             )
         return _captured(booked)
@@ -193,6 +257,20 @@ class PaymentActivities:
         return capture
 
 
+def _declined(
+    order_id: str, amount: Money, payment: PaymentDetails, declined: gateway.PaymentDeclined
+) -> ApplicationError:
+    return ApplicationError(
+        f"order {order_id}: payment of {amount} by {payment.reference} "
+        f"was declined ({declined.reason}); ask the customer for another way to pay",
+        declined.reason,
+        type=ErrorType.PAYMENT_DECLINED,
+        non_retryable=True,
+        # A decline is the customer's business outcome, not a fault: no traceback in the worker's log.
+        category=ApplicationErrorCategory.BENIGN,
+    )
+
+
 def _refund_rejected(message: str) -> ApplicationError:
     return ApplicationError(
         message,
@@ -215,11 +293,6 @@ def _payout_reference(refund_id: str) -> str:
 
 def _refund_paid(paid: RefundPayout) -> api.RefundPaid:
     return api.RefundPaid(refund_id=paid.refund_id, reference=paid.reference, amount=paid.amount, paid_at=paid.paid_at)
-
-
-def _booking_reference(method: PaymentMethod, order_id: str) -> str:
-    # Derived from the order, not the clock, so a retried booking cannot mint a second reference.
-    return f"{method.value}:{order_id}"
 
 
 def _captured(booked: BookedPayment) -> api.PaymentCaptured:

@@ -11,9 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities import api
+from activities.orders import write_order
+from domain import progress
+from domain.emails import EmailKind
+from domain.view import OrderView
 from settings import Settings
 from store import warehouse
 from store.schema import WarehouseTaskRecord
+from store.transaction import one_transaction
 
 # A killed worker is noticed a heartbeat timeout after its last beat; beating each second allows a short one.
 HEARTBEAT_INTERVAL_SECONDS = 1.0
@@ -31,7 +36,25 @@ class WarehouseActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activities to register on a worker."""
-        return [self.perform_task, self.open_task, self.close_task, self.stop_tasks]
+        return [self.perform_task, self.perform_order_task, self.open_task, self.close_task, self.stop_tasks]
+
+    @api.PERFORM_ORDER_TASK.implementation
+    async def perform_order_task(self, request: api.PerformOrderTask) -> api.TaskState:
+        """Auto mode: open the job with the order's changes, let the warehouse take `duration`, then close it with
+        the order's note of it (and, after a pick, the start of packing) in one commit."""
+        changes = request.changes
+        kind = request.kind.value
+        async with one_transaction(self.sessions) as shared:
+            record = await warehouse.open_task(shared, changes.order_id, kind, _now())
+            await write_order(shared, self.settings, changes)
+        if record.status == warehouse.OPEN:
+            # Measured from the stored opening time, so a retry after a crash only waits for what is left.
+            await _work_until(record.opened_at + request.duration)
+        async with one_transaction(self.sessions) as shared:
+            done = await warehouse.close_task(shared, changes.order_id, kind, AUTOMATED, _now())
+            if done.status == warehouse.DONE:
+                await write_order(shared, self.settings, changes, lambda view: _task_done(view, request))
+        return _state(done)
 
     @api.PERFORM_WAREHOUSE_TASK.implementation
     async def perform_task(self, task: api.WarehouseTask) -> api.TaskState:
@@ -76,6 +99,13 @@ async def _work_until(finishes_at: datetime) -> None:
     while (left := (finishes_at - _now()).total_seconds()) > 0:
         activity.heartbeat(left)
         await asyncio.sleep(min(HEARTBEAT_INTERVAL_SECONDS, left))
+
+
+def _task_done(view: OrderView, request: api.PerformOrderTask) -> list[EmailKind]:
+    at = request.changes.at
+    if request.kind is api.TaskKind.PICK:
+        return progress.pick_done(view, at, packing=request.packing)
+    return progress.pack_done(view, at)
 
 
 def _stopped_by(reason: str) -> str:

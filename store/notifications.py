@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -72,11 +72,12 @@ async def sent_for_order(sessions: async_sessionmaker[AsyncSession], order_id: s
 async def pending(
     sessions: async_sessionmaker[AsyncSession], kinds: Collection[str], limit: int = 100
 ) -> list[Notification]:
-    """Emails of these kinds still waiting for the SMTP server, oldest first."""
+    """Emails for the mail relay still waiting for the SMTP server, oldest first: every one queued whole (with its
+    message), and those of `kinds` that the relay composes itself."""
     async with sessions() as session:
         rows = await session.scalars(
             select(Notification)
-            .where(Notification.status == PENDING, Notification.kind.in_(kinds))
+            .where(Notification.status == PENDING, or_(Notification.message.is_not(None), Notification.kind.in_(kinds)))
             .order_by(Notification.id)
             .limit(limit)
         )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.money import Money
 from domain.order import PaymentMethod
+from domain.progress import booking_reference as booking_reference  # where the workflow reads it too
 from store.schema import PaymentRecord
 
 CAPTURE = "capture"

@@ -212,6 +212,9 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The whole email (RFC 5322) as the step that queued it composed it; the mail relay sends it as it is. Null for
+    # rows the send_email activity sends itself, and for new-order emails queued before the column existed.
+    message: Mapped[str | None] = mapped_column(Text)
 
 
 class FeedbackRecord(Base):

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -21,9 +22,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sqlalchemy import func, select
+
+from activities.mail_relay import MailRelay
 from settings import Settings
 from store import migrate
 from store.db import create_engine, session_factory
+from store.notifications import PENDING
+from store.schema import Notification
 
 BIN = Path(sys.executable).parent
 TEMPORAL_CLI = BIN / "temporal"
@@ -238,3 +244,36 @@ async def sessions(settings: Settings, sqlite_template: Path) -> AsyncIterator[a
         yield session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def mail_relay(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> AsyncIterator[None]:
+    """The mail relay every worker runs, sending what steps queued in the outbox, for as long as the block lasts."""
+    stop = asyncio.Event()
+    relay = asyncio.create_task(MailRelay(sessions, settings, every=RELAY_ROUND_SECONDS).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await relay
+
+
+# Shorter than a worker's round of a second: tests wait for emails as they go out.
+RELAY_ROUND_SECONDS = 0.2
+
+
+async def outbox_sent(sessions: async_sessionmaker[AsyncSession], timeout: float = 30.0) -> None:
+    """Wait until the mail relay has sent every email steps queued (the SMTP peer has them by then)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with sessions() as session:
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.status == PENDING, Notification.message.is_not(None))
+            )
+        if not waiting:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{waiting} emails still in the outbox after {timeout:.0f} s")
+        await asyncio.sleep(0.05)

@@ -1,292 +1,157 @@
-"""OrderWorkflow: one order's life from payment to the end of its refund window."""
+"""OrderWorkflow (type `Order`): one order's life from payment to the end of its refund window, one round trip a step.
+
+Each step's activity does its side effect and, in the same database transaction, writes what changed in the order's
+view (status, timeline, the emails it sends into the outbox); status changes without a side effect ride with the
+next step, or with a local activity just before the order waits. Steps that only touch the OMS database (stock) are
+local activities. The mail relay sends the outbox. Commands, the `status` query and refunds are those of the first
+workflow, `workflows.order_v1`, whose orders keep running on it until they drain.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import api
-    from domain.base import Frozen
-    from domain.commands import (
-        Command,
-        CommandAccepted,
-        CommandPayload,
-        Complete,
-        Confirmation,
-        DeliveryEvent,
-        Feedback,
-        Packed,
-        PaymentReceived,
-        Picked,
-        Shipped,
-        StockArrived,
-    )
-    from domain.money import Money
-    from domain.order import FulfilmentMode, Order, PaymentMethod
-    from domain.policy import OrderPolicy
-    from domain.refund import (
-        Actor,
-        Cancel,
-        Refund,
-        RefundKind,
-        RefundLine,
-        RefundPaidOut,
-        RefundRefused,
-        RefundView,
-        plan_refund,
-    )
-    from domain.status import OrderStatus, refusal
-    from domain.view import (
-        OrderView,
-        PaymentState,
-        PaymentView,
-        ShipmentView,
-        TimelineEntry,
-        TimelineEvent,
-        Totals,
-        carrier_scan,
-        command_rejected,
-        email_sent,
-    )
+    from domain import progress
+    from domain.emails import EmailKind
+    from domain.order import FulfilmentMode, PaymentMethod
+    from domain.progress import OrderChanges, OrderState
+    from domain.refund import RefundView
+    from domain.status import OrderStatus
+    from domain.view import OrderView, TimelineEvent
     from workflows import search, steps
-    from workflows.refund import PROGRESS_SIGNAL, RefundOrder, RefundWorkflow
+    from workflows.order_v1 import STATUS_QUERY, CommandRefused, OrderWorkflowV1, PlaceOrder, workflow_id
     from workflows.search import REFUND_DEADLINE
 
-STATUS_QUERY = "status"
-# Workflow patches (`workflow.patched`): behaviour changed after orders had already run with the earlier code.
-STOP_AT_NEXT_ACTIVITY = "stop-at-next-activity"
-TRACKING_BACKOFF = "tracking-backoff"
+__all__ = ["STATUS_QUERY", "CommandRefused", "OrderWorkflow", "PlaceOrder", "workflow_id"]
 
 S = OrderStatus
 E = TimelineEvent
 
-
-def workflow_id(order_id: str) -> str:
-    """The order workflow's id: the business key, so the same channel order can never start twice."""
-    return f"order-{order_id}"
+# What a step's result does to the order's view, given when the step was asked for: a `domain.progress` function.
+Outcome = Callable[[OrderView, Any, datetime], list[EmailKind]]
 
 
-class PlaceOrder(Frozen):
-    """Input of an order workflow: the validated order and the policy fixed at placement."""
-
-    order: Order
-    policy: OrderPolicy
-    # Who placed it from the console or the CLI; None when a channel's own intake did. Optional: orders started
-    # before it existed decode without it.
-    placed_by: Actor | None = None
-
-
-class CommandRefused(Exception):
-    """An operator command that is not valid in the order's current state; the message says why."""
-
-
-@workflow.defn
-class OrderWorkflow:
+@workflow.defn(name="Order")
+class OrderWorkflow(OrderWorkflowV1):
     """The life story of one order: payment, stock, picking, packing, shipping, delivery, completion, follow-up."""
 
     @workflow.init
     def __init__(self, place: PlaceOrder) -> None:
-        self._order = place.order
-        self._policy = place.policy
-        self._placed_by = place.placed_by
-        now = workflow.now()
-        order = place.order
-        self._view = OrderView(
-            order_id=order.order_id,
-            workflow_id=workflow_id(order.order_id),
-            channel=order.channel,
-            external_id=order.external_id,
-            status=S.RECEIVED,
-            operator_list=S.RECEIVED.operator_list,
-            mode=place.policy.mode,
-            customer=order.customer,
-            shipping_address=order.shipping_address,
-            lines=order.lines,
-            totals=Totals(subtotal=order.subtotal, shipping=order.shipping, total=order.total),
-            payment=PaymentView(method=order.payment.method, reference=order.payment.reference),
-            placed_at=now,
-            updated_at=now,
-        )
-        # What operators, carriers and banks have told the order and the run loop has not yet acted on.
-        self._payment_received: PaymentReceived | None = None
-        self._picked: Picked | None = None
-        self._packed: Packed | None = None
-        self._shipped: Shipped | None = None
-        self._complete: Complete | None = None
-        self._delivered = False
-        self._stock_arrived = False
-        self._feedback: Feedback | None = None
-        self._feedback_closed = False
-        self._open_task: api.TaskKind | None = None
-        self._completed = False
-        # Refunds accepted and not yet started, payouts to pass on to the running refund, and the refund or
-        # cancellation that ends the order (once accepted, no other command can change the order).
-        self._refunds_to_start: list[RefundView] = []
-        self._payouts: list[RefundPaidOut] = []
-        self._ending: RefundView | None = None
-        self._fulfilment: asyncio.Task[None] | None = None
-        # Parts of the order's life that have been told to stop (see `_cancel`).
-        self._stopping: set[asyncio.Task[None]] = set()
-
-    # --- the order's life -------------------------------------------------------------------------------------
+        super().__init__(place)
+        # The read model's copy of the order: the version it holds and how many timeline entries of ours it has.
+        self._stored_version = 0
+        self._stored_entries = 0
+        # Emails to queue, and whether a status moved, since the read model last took the order's changes.
+        self._emails: list[EmailKind] = []
+        self._dirty = False
+        # What the search attributes say now (the order is placed with them set for `received`).
+        self._searched: tuple[OrderStatus, datetime | None] = (S.RECEIVED, None)
+        # The changes the step in flight carries: a step that fails after committing (a decline) is taken from them.
+        self._in_flight: OrderChanges | None = None
 
     @workflow.run
     async def run(self, place: PlaceOrder) -> OrderView:
         """Run the order to the end of its follow-up and refund window, or until it is refunded or cancelled."""
-        life = asyncio.ensure_future(self._live())
-        while True:
-            await workflow.wait_condition(lambda: life.done() or bool(self._refunds_to_start))
-            if not self._refunds_to_start:
-                life.result()
-                return self._view
-            refund = self._refunds_to_start.pop(0)
-            if refund is self._ending:
-                await self._stop(life)
-                await self._settle(refund)
-                return self._view
-            await self._partial_refund(refund)
+        view = await super().run(place)
+        await self._before_waiting()
+        return view
+
+    # --- the order's life -------------------------------------------------------------------------------------
 
     async def _live(self) -> None:
-        """Payment, stock, fulfilment, completion and follow-up: the order's life when nobody stops it."""
         await self._record_status(S.RECEIVED, E.ORDER_RECEIVED, f"from {self._order.channel.value}", by=self._placed_by)
         if not await self._take_payment():
             return
         await self._reserve_stock()
 
         fulfilment = self._fulfilment = asyncio.ensure_future(self._fulfil())
+        await self._before_waiting()
         await workflow.wait_condition(lambda: fulfilment.done() or self._complete is not None)
         if fulfilment.done():
             fulfilment.result()
         else:
-            # The operator fulfilled the order outside the system: stop whatever step was running.
             await self._cancel(fulfilment)
             await self._hand_over_outside_the_system()
-
+        if self._view.status is not S.COMPLETED:
+            await self._record_status(S.COMPLETED, E.ORDER_COMPLETED, self._complete.note if self._complete else None)
+            await self._email(EmailKind.COMPLETED)
         self._completed = True
-        await self._record_status(S.COMPLETED, E.ORDER_COMPLETED, self._complete.note if self._complete else None)
-        await self._email(api.EmailKind.COMPLETED)
         await self._follow_up()
         self._note(E.ORDER_CLOSED, "follow-up over and refund window passed")
 
-    async def _stop(self, life: asyncio.Task[None]) -> None:
-        """Stop the order's life wherever it is; a running step finishes or is cancelled before this returns."""
-        for task in (self._fulfilment, life):
-            if task is not None:
-                await self._cancel(task)
-
-    async def _cancel(self, task: asyncio.Task[None]) -> None:
-        """Cancel a part of the order's life and wait until it has stopped.
-
-        The SDK shields a running activity from cancellation: when the activity has already finished, its result
-        wins and the task carries on as if never cancelled. So the task is also marked as stopping, and it stops at
-        its next activity (`_activity` checks before and after each one). A step cancelled inside an activity ends
-        with that activity's cancellation error rather than as a cancelled task; that is the expected way to stop
-        and is taken here, which keeps it out of the worker's log. Any other failure still surfaces.
-        """
-        self._stopping.add(task)
-        if not task.done():
-            task.cancel()
-            await workflow.wait([task])
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None and not (isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)):
-            raise error
-
     async def _take_payment(self) -> bool:
-        """Capture, await or defer the payment; False when the order ends here without money."""
         method = self._order.payment.method
-        if method.captures_at_once:
-            try:
-                captured = await self._activity(
-                    api.CAPTURE_PAYMENT,
-                    api.CapturePayment(
-                        order_id=self._view.order_id, payment=self._order.payment, amount=self._order.total
-                    ),
-                    timeout=steps.GATEWAY_TIMEOUT,
-                    retry=steps.GATEWAY_RETRY,
-                )
-            except ActivityError as error:
-                if steps.error_type(error) != api.ErrorType.PAYMENT_DECLINED:
-                    raise
-                reason = steps.error_message(error)
-                self._view.payment.state = PaymentState.DECLINED
-                self._view.payment.failure = reason
-                await self._record_status(S.PAYMENT_FAILED, E.PAYMENT_DECLINED, reason)
-                await self._email(api.EmailKind.PAYMENT_DECLINED)
-                return False
-            self._book_payment(captured)
-            await self._record_status(S.PAID, E.PAYMENT_CAPTURED, f"{captured.amount} ({captured.gateway_reference})")
-            await self._email(api.EmailKind.ORDER_CONFIRMATION)
-            return True
-
-        if method is PaymentMethod.CASH_ON_DELIVERY:
-            self._view.payment.state = PaymentState.DUE_ON_DELIVERY
-            await self._email(api.EmailKind.ORDER_CONFIRMATION)
-            return True
-
-        due_in, due = self._payment_due()
-        await self._record_status(S.AWAITING_PAYMENT, E.AWAITING_PAYMENT, f"due {due}")
-        await self._email(api.EmailKind.ORDER_CONFIRMATION)
-        if not await self._wait_until(lambda: self._payment_received is not None, due_in):
-            self._view.payment.state = PaymentState.EXPIRED
-            self._view.payment.failure = f"no payment {due}"
-            await self._record_status(S.PAYMENT_FAILED, E.PAYMENT_NEVER_ARRIVED, self._view.payment.failure)
-            await self._email(api.EmailKind.PAYMENT_EXPIRED)
+        if not method.captures_at_once:
+            # Bank transfer, invoice and cash on delivery are the first workflow's, with this one's bookkeeping.
+            return await super()._take_payment()
+        try:
+            await self._step(
+                api.CAPTURE_ORDER_PAYMENT,
+                lambda changes: api.CaptureOrderPayment(
+                    changes=changes, payment=self._order.payment, amount=self._order.total
+                ),
+                progress.payment_captured,
+                timeout=steps.GATEWAY_TIMEOUT,
+                retry=steps.GATEWAY_RETRY,
+            )
+        except ActivityError as error:
+            changes = self._in_flight
+            if steps.error_type(error) != api.ErrorType.PAYMENT_DECLINED or changes is None:
+                raise
+            # The activity committed the decline with the order's move before it raised.
+            self._took(changes, with_outcome=True)
+            progress.payment_declined(self._view, steps.error_message(error), changes.at)
+            self._moved()
             return False
-        received = self._payment_received
-        captured = await self._record_payment(received.reference if received else None)
-        await self._record_status(S.PAID, E.PAYMENT_RECEIVED, f"{captured.amount} ({captured.gateway_reference})")
         return True
 
-    def _payment_due(self) -> tuple[timedelta, str]:
-        """How long an unpaid order waits, and how to say so: business days when the policy counts them."""
-        policy = self._policy
-        if policy.payment_due_business_days is None:
-            return policy.payment_due, f"within {policy.payment_due}"
-        now = workflow.now()
-        due_at = policy.calendar.deadline(now, policy.payment_due_business_days)
-        return due_at - now, f"by {self._shop_time(due_at)} ({policy.payment_due_business_days} business days)"
-
     async def _reserve_stock(self) -> None:
-        """Set the order's stock aside; while short, wait as backordered until stock arrives."""
-        request = api.ReserveStock(
-            order_id=self._view.order_id,
-            warehouse=self._policy.warehouse,
-            lines=[api.StockLine(sku=line.sku, quantity=line.quantity) for line in self._order.lines],
-        )
+        warehouse = self._policy.warehouse
+        lines = [api.StockLine(sku=line.sku, quantity=line.quantity) for line in self._order.lines]
+        # A warehouse that never closes starts picking in the reservation's commit.
+        picking = self._policy.mode if self._policy.warehouse_hours.always_open else None
+
+        def outcome(view: OrderView, reservation: api.Reservation, at: datetime) -> list[EmailKind]:
+            if reservation.reserved:
+                return progress.stock_reserved(view, warehouse, at, picking=picking)
+            return progress.backordered(view, reservation.short_skus, at)
+
         while True:
             self._stock_arrived = False
-            reservation = await self._activity(api.RESERVE_STOCK, request)
+            reservation = await self._step(
+                api.RESERVE_ORDER_STOCK,
+                lambda changes: api.ReserveOrderStock(
+                    changes=changes, warehouse=warehouse, lines=lines, picking=picking
+                ),
+                outcome,
+                local=True,
+            )
             if reservation.reserved:
-                self._view.backordered_skus = []
-                self._note(E.STOCK_RESERVED, f"warehouse {self._policy.warehouse}")
                 return
-            if self._view.status is not S.BACKORDERED:
-                self._view.backordered_skus = reservation.short_skus
-                await self._record_status(S.BACKORDERED, E.BACKORDERED, "short: " + ", ".join(reservation.short_skus))
-            # Stock receipts signal us; the periodic recheck covers stock that arrived some other way.
             await self._wait_until(lambda: self._stock_arrived, self._policy.backorder_recheck_interval)
 
     async def _fulfil(self) -> None:
-        """Pick, pack, ship and follow the parcel until it is delivered."""
-        await self._wait_for_the_warehouse("picking")
-        await self._record_status(S.PICKING, E.PICKING_STARTED, f"{self._policy.mode.value} mode")
+        if self._view.status is not S.PICKING:
+            await self._wait_for_the_warehouse("picking")
+            await self._record_status(S.PICKING, E.PICKING_STARTED, f"{self._policy.mode.value} mode")
         await self._warehouse_task(api.TaskKind.PICK, self._policy.pick_duration, lambda: self._picked)
-        await self._wait_for_the_warehouse("packing")
-        await self._record_status(S.PACKING, E.PACKING_STARTED)
+        if self._view.status is not S.PACKING:
+            await self._wait_for_the_warehouse("packing")
+            await self._record_status(S.PACKING, E.PACKING_STARTED)
         await self._warehouse_task(api.TaskKind.PACK, self._policy.pack_duration, lambda: self._packed)
         label = await self._hand_to_carrier()
         await self._track_until_delivered(label)
 
     async def _wait_for_the_warehouse(self, step: str) -> None:
-        """Work starts only while the warehouse is open: outside its hours, wait for the next opening."""
         hours = self._policy.warehouse_hours
         if hours.always_open:
             return
@@ -295,111 +160,103 @@ class OrderWorkflow:
         if opens <= now:
             return
         self._note(E.WAREHOUSE_CLOSED, f"{step} starts when it opens, {self._shop_time(opens)}")
+        await self._before_waiting()
         await workflow.sleep(opens - now)
 
-    async def _warehouse_task(
-        self, kind: api.TaskKind, duration: timedelta, confirmation: Callable[[], Picked | Packed | None]
-    ) -> None:
-        """Auto mode: the warehouse system does the task; manual mode: open it and wait for the operator."""
-        task = api.WarehouseTask(order_id=self._view.order_id, kind=kind, duration=duration)
+    async def _warehouse_task(self, kind: api.TaskKind, duration: timedelta, confirmation: Callable[[], Any]) -> None:
         self._open_task = kind
         if self._policy.mode is FulfilmentMode.AUTO:
-            await self._activity(
-                api.PERFORM_WAREHOUSE_TASK,
-                task,
+            packing = kind is api.TaskKind.PICK and self._policy.warehouse_hours.always_open
+
+            def outcome(view: OrderView, state: api.TaskState, at: datetime) -> list[EmailKind]:
+                if state.status != "done":
+                    # Stopped meanwhile (a cancellation): the job never finished.
+                    return []
+                if kind is api.TaskKind.PICK:
+                    return progress.pick_done(view, at, packing=packing)
+                return progress.pack_done(view, at)
+
+            await self._step(
+                api.PERFORM_ORDER_TASK,
+                lambda changes: api.PerformOrderTask(changes=changes, kind=kind, duration=duration, packing=packing),
+                outcome,
                 timeout=duration + timedelta(minutes=5),
                 heartbeat=timedelta(seconds=10),
-                # Unset for orders placed before the setting existed: they run where they always did.
                 task_queue=self._policy.warehouse_task_queue,
             )
         else:
+            task = api.WarehouseTask(order_id=self._view.order_id, kind=kind, duration=duration)
             await self._activity(api.OPEN_WAREHOUSE_TASK, task)
+            await self._before_waiting()
             await workflow.wait_condition(lambda: confirmation() is not None)
             done = confirmation()
-            by = done.by if done is not None else None
-            await self._activity(api.CLOSE_WAREHOUSE_TASK, task.model_copy(update={"done_by": by}))
+            await self._activity(api.CLOSE_WAREHOUSE_TASK, task.model_copy(update={"done_by": done.by}))
+            self._note(E.PICK_DONE if kind is api.TaskKind.PICK else E.PACK_DONE)
         self._open_task = None
-        self._note(E.PICK_DONE if kind is api.TaskKind.PICK else E.PACK_DONE)
 
     async def _hand_to_carrier(self) -> api.Label:
-        """Get a label (auto) or take the operator's carrier and tracking number (manual); stock leaves."""
-        if self._policy.mode is FulfilmentMode.AUTO:
-            label = await self._activity(
-                api.CREATE_SHIPMENT,
-                api.CreateShipment(order_id=self._view.order_id, address=self._order.shipping_address),
-            )
-        else:
+        carrier = tracking = None
+        if self._policy.mode is FulfilmentMode.MANUAL:
+            await self._before_waiting()
             await workflow.wait_condition(lambda: self._shipped is not None)
             assert self._shipped is not None
-            label = await self._activity(
-                api.RECORD_SHIPMENT,
-                api.RecordShipment(
-                    order_id=self._view.order_id,
-                    carrier=self._shipped.carrier,
-                    tracking=self._shipped.tracking,
-                ),
-            )
-        await self._activity(api.SHIP_STOCK, api.StockRelease(order_id=self._view.order_id))
-        self._view.shipment = ShipmentView(
-            carrier=label.carrier,
-            tracking=label.tracking,
-            shipped_at=workflow.now(),
-            last_event="label_created",
+            carrier, tracking = self._shipped.carrier, self._shipped.tracking
+        label: api.Label = await self._step(
+            api.SHIP_ORDER,
+            lambda changes: api.ShipOrder(
+                changes=changes, address=self._order.shipping_address, carrier=carrier, tracking=tracking
+            ),
+            lambda view, label, at: progress.shipped(view, label.carrier, label.tracking, at),
         )
-        await self._record_status(S.SHIPPED, E.SHIPPED, f"{label.carrier} {label.tracking}")
-        await self._email(api.EmailKind.SHIPPED)
         return label
 
     async def _track_until_delivered(self, label: api.Label) -> None:
-        """Poll the carrier (and listen for its delivery events) until the parcel is delivered."""
-        request = api.TrackShipment(order_id=self._view.order_id, tracking=label.tracking)
+        """Poll the carrier until the parcel is delivered; the poll that finds it delivered completes the order."""
         seen = 0
         interval = self._policy.tracking_poll_interval
         while not self._delivered:
-            tracking = await self._activity(api.TRACK_SHIPMENT, request)
-            for scan in tracking.events[seen:]:
-                self._note(carrier_scan(scan.event))
-                assert self._view.shipment is not None
-                self._view.shipment.last_event = scan.event
+            tracking = await self._poll_carrier(label, seen)
             news = len(tracking.events) > seen
             seen = max(seen, len(tracking.events))
             if tracking.delivered:
                 self._delivered = True
-                break
+                return
             if not tracking.events:
                 # A carrier we cannot poll reports delivery by signal (or the operator does).
+                await self._before_waiting()
                 await workflow.wait_condition(lambda: self._delivered)
                 break
             await self._wait_until(lambda: self._delivered, interval)
-            # Patched: each quiet poll doubles the wait up to the policy's ceiling, and news brings it back down,
-            # so days in transit cost dozens of polls, not tens of thousands (a history holds at most 51,200
-            # events). Orders polled at a fixed interval before this replay as they ran.
-            if workflow.patched(TRACKING_BACKOFF):
-                ceiling = max(self._policy.tracking_poll_max_interval, self._policy.tracking_poll_interval)
-                interval = self._policy.tracking_poll_interval if news else min(interval * 2, ceiling)
+            ceiling = max(self._policy.tracking_poll_max_interval, self._policy.tracking_poll_interval)
+            interval = self._policy.tracking_poll_interval if news else min(interval * 2, ceiling)
+        # Told by a signal, not found by a poll.
         await self._mark_delivered()
 
-    async def _mark_delivered(self) -> None:
-        assert self._view.shipment is not None
-        self._view.shipment.delivered_at = workflow.now()
-        self._view.shipment.last_event = "delivered"
-        if self._order.payment.method is PaymentMethod.CASH_ON_DELIVERY:
-            await self._record_payment("collected at delivery")
-        await self._record_status(S.DELIVERED, E.DELIVERED)
-
-    async def _hand_over_outside_the_system(self) -> None:
-        """After a manual `complete`: the goods left without a shipment; book the stock and any cash."""
-        if self._open_task is not None:
-            task = api.WarehouseTask(order_id=self._view.order_id, kind=self._open_task, done_by="complete")
-            await self._activity(api.CLOSE_WAREHOUSE_TASK, task)
-            self._open_task = None
-        if self._view.shipment is None:
-            await self._activity(api.SHIP_STOCK, api.StockRelease(order_id=self._view.order_id))
+    async def _poll_carrier(self, label: api.Label, seen: int) -> api.Tracking:
+        """One look at the parcel; `seen`: scans already noted. Delivered, the order is completed with it."""
+        collect = None
         if self._order.payment.method is PaymentMethod.CASH_ON_DELIVERY and self._view.payment.captured is None:
-            await self._record_payment("collected by the operator")
+            collect = self._order.total
+
+        def outcome(view: OrderView, tracking: api.Tracking, at: datetime) -> list[EmailKind]:
+            progress.parcel_scanned(view, [scan.event for scan in tracking.events[seen:]], at)
+            if not tracking.delivered:
+                return []
+            booked = None
+            if collect is not None:
+                reference = progress.booking_reference(PaymentMethod.CASH_ON_DELIVERY, view.order_id)
+                booked = progress.CapturedPayment(gateway_reference=reference, amount=collect, captured_at=at)
+            progress.delivered(view, at, collected=booked)
+            return progress.completed(view, at)
+
+        tracking: api.Tracking = await self._step(
+            api.TRACK_ORDER,
+            lambda changes: api.TrackOrder(changes=changes, tracking=label.tracking, seen=seen, collect=collect),
+            outcome,
+        )
+        return tracking
 
     async def _follow_up(self) -> None:
-        """Survey the customer some days after delivery, wait for feedback, then outlast the refund window."""
         delivered_at = self._delivered_at()
         follow_up = self._view.follow_up
         follow_up.survey_due_at = delivered_at + self._policy.survey_delay
@@ -409,8 +266,8 @@ class OrderWorkflow:
         )
         await self._wait_until(lambda: self._feedback is not None, follow_up.survey_due_at - workflow.now())
         if self._feedback is None:
-            await self._email(api.EmailKind.SURVEY)
             follow_up.survey_sent_at = workflow.now()
+            await self._email(EmailKind.SURVEY)
             self._note(E.SURVEY_SENT)
             await self._wait_until(lambda: self._feedback is not None, self._policy.feedback_window)
         if self._feedback is not None:
@@ -419,603 +276,154 @@ class OrderWorkflow:
             self._feedback_closed = True
             self._note(E.NO_FEEDBACK, f"none within {self._policy.feedback_window}")
         if follow_up.closes_at > workflow.now():
+            await self._before_waiting()
             await workflow.sleep(follow_up.closes_at - workflow.now())
 
-    # --- operator commands: Signals for Temporal UI and `temporal workflow signal`, Updates for the CLI --------
-
-    @workflow.signal(name=Command.PAYMENT_RECEIVED)
-    def payment_received_signal(self, command: PaymentReceived) -> None:
-        """The money arrived (bank transfer, invoice)."""
-        self._signalled(Command.PAYMENT_RECEIVED, command)
-
-    @workflow.update(name=Command.PAYMENT_RECEIVED)
-    def payment_received(self, command: PaymentReceived) -> CommandAccepted:
-        """The money arrived (bank transfer, invoice)."""
-        return self._accept(Command.PAYMENT_RECEIVED, command)
-
-    @payment_received.validator
-    def _validate_payment_received(self, command: PaymentReceived) -> None:
-        self._validate(Command.PAYMENT_RECEIVED, command)
-
-    @workflow.signal(name=Command.PICKED)
-    def picked_signal(self, command: Picked) -> None:
-        """The warehouse picked every line (manual mode)."""
-        self._signalled(Command.PICKED, command)
-
-    @workflow.update(name=Command.PICKED)
-    def picked(self, command: Picked) -> CommandAccepted:
-        """The warehouse picked every line (manual mode)."""
-        return self._accept(Command.PICKED, command)
-
-    @picked.validator
-    def _validate_picked(self, command: Picked) -> None:
-        self._validate(Command.PICKED, command)
-
-    @workflow.signal(name=Command.PACKED)
-    def packed_signal(self, command: Packed) -> None:
-        """The parcel is packed (manual mode)."""
-        self._signalled(Command.PACKED, command)
-
-    @workflow.update(name=Command.PACKED)
-    def packed(self, command: Packed) -> CommandAccepted:
-        """The parcel is packed (manual mode)."""
-        return self._accept(Command.PACKED, command)
-
-    @packed.validator
-    def _validate_packed(self, command: Packed) -> None:
-        self._validate(Command.PACKED, command)
-
-    @workflow.signal(name=Command.SHIPPED)
-    def shipped_signal(self, command: Shipped) -> None:
-        """The parcel left with a carrier under a tracking number (manual mode)."""
-        self._signalled(Command.SHIPPED, command)
-
-    @workflow.update(name=Command.SHIPPED)
-    def shipped(self, command: Shipped) -> CommandAccepted:
-        """The parcel left with a carrier under a tracking number (manual mode)."""
-        return self._accept(Command.SHIPPED, command)
-
-    @shipped.validator
-    def _validate_shipped(self, command: Shipped) -> None:
-        self._validate(Command.SHIPPED, command)
-
-    @workflow.signal(name=Command.COMPLETE)
-    def complete_signal(self, command: Complete) -> None:
-        """The operator fulfilled the order outside the system."""
-        self._signalled(Command.COMPLETE, command)
-
-    @workflow.update(name=Command.COMPLETE)
-    def complete(self, command: Complete) -> CommandAccepted:
-        """The operator fulfilled the order outside the system."""
-        return self._accept(Command.COMPLETE, command)
-
-    @complete.validator
-    def _validate_complete(self, command: Complete) -> None:
-        self._validate(Command.COMPLETE, command)
-
-    @workflow.signal(name=Command.FEEDBACK)
-    def feedback_signal(self, command: Feedback) -> None:
-        """The customer rated the order."""
-        self._signalled(Command.FEEDBACK, command)
-
-    @workflow.update(name=Command.FEEDBACK)
-    def feedback(self, command: Feedback) -> CommandAccepted:
-        """The customer rated the order."""
-        return self._accept(Command.FEEDBACK, command)
-
-    @feedback.validator
-    def _validate_feedback(self, command: Feedback) -> None:
-        self._validate(Command.FEEDBACK, command)
-
-    @workflow.signal(name=Command.DELIVERY_EVENT)
-    def delivery_event_signal(self, command: DeliveryEvent) -> None:
-        """A carrier reported a scan of the parcel."""
-        self._signalled(Command.DELIVERY_EVENT, command)
-
-    @workflow.update(name=Command.DELIVERY_EVENT)
-    def delivery_event(self, command: DeliveryEvent) -> CommandAccepted:
-        """A carrier reported a scan of the parcel."""
-        return self._accept(Command.DELIVERY_EVENT, command)
-
-    @delivery_event.validator
-    def _validate_delivery_event(self, command: DeliveryEvent) -> None:
-        self._validate(Command.DELIVERY_EVENT, command)
-
-    @workflow.signal(name=Command.STOCK_ARRIVED)
-    def stock_arrived_signal(self, command: StockArrived) -> None:
-        """Stock was received; a backordered order tries to reserve again."""
-        self._signalled(Command.STOCK_ARRIVED, command)
-
-    @workflow.update(name=Command.STOCK_ARRIVED)
-    def stock_arrived(self, command: StockArrived) -> CommandAccepted:
-        """Stock was received; a backordered order tries to reserve again."""
-        return self._accept(Command.STOCK_ARRIVED, command)
-
-    @stock_arrived.validator
-    def _validate_stock_arrived(self, command: StockArrived) -> None:
-        self._validate(Command.STOCK_ARRIVED, command)
-
-    @workflow.signal(name=Command.REFUND)
-    def refund_signal(self, command: Refund) -> None:
-        """Give the whole order, or some of its lines, back: money, stock and an email, within the SLA."""
-        self._signalled(Command.REFUND, command)
-
-    @workflow.update(name=Command.REFUND)
-    def refund(self, command: Refund) -> CommandAccepted:
-        """Give the whole order, or some of its lines, back; the answer carries the refund's deadline."""
-        return self._accept(Command.REFUND, command)
-
-    @refund.validator
-    def _validate_refund(self, command: Refund) -> None:
-        self._validate(Command.REFUND, command)
-
-    @workflow.signal(name=Command.CANCEL)
-    def cancel_signal(self, command: Cancel) -> None:
-        """Stop an order that has not shipped: release its stock and refund anything taken."""
-        self._signalled(Command.CANCEL, command)
-
-    @workflow.update(name=Command.CANCEL)
-    def cancel(self, command: Cancel) -> CommandAccepted:
-        """Stop an order that has not shipped: release its stock and refund anything taken."""
-        return self._accept(Command.CANCEL, command)
-
-    @cancel.validator
-    def _validate_cancel(self, command: Cancel) -> None:
-        self._validate(Command.CANCEL, command)
-
-    @workflow.signal(name=Command.REFUND_PAID_OUT)
-    def refund_paid_out_signal(self, command: RefundPaidOut) -> None:
-        """A person paid the running refund out by hand (bank transfer, invoice, cash)."""
-        self._signalled(Command.REFUND_PAID_OUT, command)
-
-    @workflow.update(name=Command.REFUND_PAID_OUT)
-    def refund_paid_out(self, command: RefundPaidOut) -> CommandAccepted:
-        """A person paid the running refund out by hand (bank transfer, invoice, cash)."""
-        return self._accept(Command.REFUND_PAID_OUT, command)
-
-    @refund_paid_out.validator
-    def _validate_refund_paid_out(self, command: RefundPaidOut) -> None:
-        self._validate(Command.REFUND_PAID_OUT, command)
-
-    @workflow.signal(name=PROGRESS_SIGNAL)
-    def refund_progress(self, refund: RefundView) -> None:
-        """News from a running refund workflow (money paid, payout awaited, escalated), for the `status` query."""
-        for index, known in enumerate(self._view.refunds):
-            if known.refund_id == refund.refund_id and known.is_open:
-                self._view.refunds[index] = refund
-
-    @workflow.query(name=STATUS_QUERY)
-    def status(self) -> OrderView:
-        """The whole order: status, lines, totals, payment, shipment, follow-up and timeline."""
-        return self._view
-
-    # One decision per command, shared by its Signal (rejections go to the timeline) and its Update (rejections
-    # go back to the caller and leave no trace in history).
-
-    def _signalled(self, command: Command, payload: CommandPayload) -> None:
-        reason = self._refusal(command, payload)
-        if reason is not None:
-            self._note(command_rejected(command), reason, rejected=True, by=payload.by)
-            return
-        self._apply(command, payload)
-
-    def _validate(self, command: Command, payload: CommandPayload) -> None:
-        reason = self._refusal(command, payload)
-        if reason is not None:
-            raise CommandRefused(f"{command.value} refused for order {self._view.order_id}: {reason}")
-
-    def _accept(self, command: Command, payload: CommandPayload) -> CommandAccepted:
-        message = self._apply(command, payload)
-        started = self._view.refunds[-1] if command in (Command.REFUND, Command.CANCEL) else None
-        return CommandAccepted(
-            order_id=self._view.order_id, command=command, status=self._view.status, message=message, refund=started
-        )
-
-    def _refusal(self, command: Command, payload: CommandPayload) -> str | None:
-        status = self._view.status
-        manual = self._policy.mode is FulfilmentMode.MANUAL
-        if command is Command.REFUND_PAID_OUT:
-            return self._payout_refusal()
-        if self._ending is not None:
-            ending = "refunded" if self._ending.kind is RefundKind.REFUND else "cancelled"
-            return f"the order is being {ending} ({self._ending.refund_id}); nothing else can change it"
-        if command is Command.REFUND and isinstance(payload, Refund):
-            return self._refund_refusal(payload)
-        if command is Command.CANCEL:
-            return self._cancel_refusal()
-        if command is Command.PAYMENT_RECEIVED:
-            if status is not S.AWAITING_PAYMENT:
-                return f"the order is {status.value}; payment is only awaited for bank transfer and invoice orders"
-            return "payment is already confirmed" if self._payment_received else None
-        if command in (Command.PICKED, Command.PACKED, Command.SHIPPED) and not manual:
-            return "the order is in auto mode; the warehouse system confirms this step itself"
-        if command is Command.PICKED:
-            if status is not S.PICKING:
-                return f"the order is {status.value}; picking can be confirmed only while it is picking"
-            return "picking is already confirmed" if self._picked else None
-        if command is Command.PACKED:
-            if status is not S.PACKING:
-                return f"the order is {status.value}; packing can be confirmed only while it is packing"
-            return "packing is already confirmed" if self._packed else None
-        if command is Command.SHIPPED:
-            if status is not S.PACKING or self._packed is None:
-                return f"the order is {status.value}; it can be shipped only once packing is confirmed"
-            return "shipping is already confirmed" if self._shipped else None
-        if command is Command.COMPLETE:
-            if status not in (S.PICKING, S.PACKING, S.SHIPPED, S.DELIVERED):
-                return f"the order is {status.value}; only an order in fulfilment can be completed by hand"
-            return "completion is already under way" if self._complete else None
-        if command is Command.FEEDBACK:
-            if not self._completed or status not in (S.COMPLETED, S.REFUNDING):
-                return f"the order is {status.value}; feedback is taken once it is completed"
-            if self._feedback_closed:
-                return "the satisfaction survey has closed; feedback is no longer taken"
-            return "feedback was already given" if self._feedback else None
-        if command is Command.DELIVERY_EVENT:
-            if status is not S.SHIPPED:
-                return f"the order is {status.value}; carrier events are taken while it is shipped"
-            return None
-        if command is Command.STOCK_ARRIVED:
-            return None if status is S.BACKORDERED else f"the order is {status.value}, not backordered"
-        return f"unknown command {command.value}"
-
-    def _apply(self, command: Command, payload: CommandPayload) -> str:
-        """Take an accepted command in and note it in the timeline, in the name of whoever gave it.
-
-        The note is written now, when the command is given, not when the order acts on it: the order's own entries
-        (status moves, `pick done`) may come later or, when a cancellation overtakes them, never.
-        """
-        if isinstance(payload, PaymentReceived):
-            self._payment_received = payload
-            self._note(Confirmation.PAYMENT.value, payload.reference, by=payload.by)
-            return "payment confirmed; the order moves on to stock reservation"
-        if isinstance(payload, Picked):
-            self._picked = payload
-            self._note(Confirmation.PICKING.value, by=payload.by)
-            return "picking confirmed; packing comes next"
-        if isinstance(payload, Packed):
-            self._packed = payload
-            self._note(Confirmation.PACKING.value, by=payload.by)
-            return "packing confirmed; the parcel can be shipped now"
-        if isinstance(payload, Shipped):
-            self._shipped = payload
-            self._note(Confirmation.SHIPPING.value, f"{payload.carrier} {payload.tracking}", by=payload.by)
-            return f"shipped with {payload.carrier} under {payload.tracking}"
-        if isinstance(payload, Complete):
-            self._complete = payload
-            self._note(Confirmation.COMPLETION.value, payload.note, by=payload.by)
-            return "the order is being completed"
-        if isinstance(payload, Feedback):
-            self._feedback = payload
-            self._note(E.FEEDBACK_GIVEN, f"{payload.rating}/5", by=payload.by)
-            return f"feedback {payload.rating}/5 recorded"
-        if isinstance(payload, DeliveryEvent):
-            self._note(carrier_scan(payload.event), payload.detail, by=payload.by)
-            if self._view.shipment is not None:
-                self._view.shipment.last_event = payload.event
-            if payload.event == "delivered":
-                self._delivered = True
-                return "delivery recorded"
-            return f"carrier event {payload.event} recorded"
-        if isinstance(payload, StockArrived):
-            self._stock_arrived = True
-            self._note(E.STOCK_ARRIVED, payload.sku, by=payload.by)
-            return "the order will try to reserve its stock again"
-        if isinstance(payload, Refund):
-            refund = self._accept_refund(payload)
-            return (
-                f"refund {refund.refund_id} accepted: {refund.amount.format()} back to the customer "
-                f"by {self._shop_time(refund.deadline)}"
-            )
-        if isinstance(payload, Cancel):
-            refund = self._accept_cancellation(payload)
-            if refund.amount.is_zero:
-                return f"cancellation {refund.refund_id} accepted; nothing was paid, so nothing goes back"
-            return (
-                f"cancellation {refund.refund_id} accepted: {refund.amount.format()} goes back to the customer "
-                f"by {self._shop_time(refund.deadline)}"
-            )
-        if isinstance(payload, RefundPaidOut):
-            self._payouts.append(payload)
-            waiting = next(refund for refund in self._view.refunds if refund.is_open and refund.needs_payout)
-            reference = f", reference {payload.reference}" if payload.reference else ""
-            self._note(E.REFUND_PAID_OUT, f"{waiting.refund_id}{reference}", by=payload.by)
-            return "payout recorded; the refund finishes now"
-        raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
-
-    # --- refunds and cancellation: the decisions --------------------------------------------------------------
-
-    def _refund_refusal(self, request: Refund) -> str | None:
-        status = self._view.status
-        if status.is_final:
-            return f"the order is {status.value}; there is nothing left to refund"
-        running = next((refund for refund in self._view.refunds if refund.is_open), None)
-        if running is not None:
-            return f"refund {running.refund_id} is still under way; wait until it has finished"
-        if self._view.payment.captured is None:
-            return f"nothing has been paid for the order yet (it is {status.value}); cancel it instead"
-        if self._complete is not None and not self._completed:
-            return "completion is under way; refund the order once it is completed"
-        window_closes = self._refund_window_closes()
-        if window_closes is not None and workflow.now() > window_closes:
-            return f"the refund window closed on {self._shop_time(window_closes)}, {self._refund_window_text()}"
-        try:
-            plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
-        except RefundRefused as refused:
-            return str(refused)
-        if not plan.covers_everything and status is not S.COMPLETED:
-            return (
-                f"the order is {status.value}; a partial refund is taken once it is completed "
-                "(before that, refund the whole order or cancel it)"
-            )
-        if request.no_restock and self._view.shipment is None and not self._completed:
-            return "--no-restock: the goods never left the warehouse; their reservation is simply released"
-        return None
-
-    def _cancel_refusal(self) -> str | None:
-        status = self._view.status
-        if status in (S.SHIPPED, S.DELIVERED, S.COMPLETED, S.REFUNDING):
-            return f"the order is {status.value}; it has shipped, so refund it instead of cancelling"
-        if status.is_final:
-            return f"the order is {status.value}, a final status; there is nothing to cancel"
-        if status is S.RECEIVED and self._order.payment.method.captures_at_once:
-            return "the payment is being taken right now; cancel once the order is paid or its payment has failed"
-        if self._payment_received is not None and self._view.payment.captured is None:
-            return "the payment was just confirmed and is being booked; try again in a moment"
-        if self._complete is not None:
-            return "completion is under way; refund the order once it is completed"
-        return None
-
-    def _payout_refusal(self) -> str | None:
-        waiting = [refund for refund in self._view.refunds if refund.is_open and refund.needs_payout]
-        if not waiting:
-            return "no refund of this order is waiting for a payout by hand"
-        if self._payouts:
-            return "the payout is already recorded"
-        return None
-
-    def _accept_refund(self, request: Refund) -> RefundView:
-        plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
-        refund = self._new_refund(RefundKind.REFUND, request, plan.lines, plan.shipping, plan.amount)
-        if plan.covers_everything:
-            self._ending = refund
-        return refund
-
-    def _accept_cancellation(self, request: Cancel) -> RefundView:
-        taken = self._view.payment.captured
-        currency = self._order.currency
-        lines = [
-            RefundLine(sku=line.sku, name=line.name, quantity=line.quantity, unit_price=line.unit_price)
-            for line in self._order.lines
-        ]
-        shipping = self._order.shipping if taken is not None else Money.zero(currency)
-        amount = taken if taken is not None else Money.zero(currency)
-        refund = self._new_refund(RefundKind.CANCELLATION, request, lines, shipping, amount)
-        self._ending = refund
-        return refund
-
-    def _new_refund(
-        self, kind: RefundKind, request: Refund | Cancel, lines: list[RefundLine], shipping: Money, amount: Money
-    ) -> RefundView:
-        now = workflow.now()
-        number = len(self._view.refunds) + 1
-        refund_id = f"refund-{self._view.order_id}" + (f"-{number}" if number > 1 else "")
-        refund = RefundView(
-            refund_id=refund_id,
-            kind=kind,
-            reason=request.reason,
-            lines=lines,
-            shipping=shipping,
-            amount=amount,
-            method=self._order.payment.method,
-            needs_payout=not amount.is_zero and not self._order.payment.method.captures_at_once,
-            requested_at=now,
-            deadline=self._policy.calendar.deadline(now, self._policy.refund_sla_business_days),
-        )
-        self._view.refunds.append(refund)
-        self._refunds_to_start.append(refund)
-        self._note(E.requested(kind), f"{refund_id}: {request.reason}", by=request.by)
-        return refund
-
-    def _refund_window_closes(self) -> datetime | None:
-        """When refunds stop being taken: a set time after delivery (or completion by hand)."""
-        if not self._completed:
-            return None
-        return self._delivered_at() + self._policy.refund_window
-
-    def _refund_window_text(self) -> str:
-        days = self._policy.refund_window / timedelta(days=1)
-        return f"{days:g} days after delivery"
-
-    def _shop_time(self, at: datetime) -> str:
-        """A time as the shop reads it, e.g. `Fri 04 Dec 2026 23:59 CET`."""
-        return at.astimezone(self._policy.calendar.zone).strftime("%a %d %b %Y %H:%M %Z")
-
-    # --- refunds and cancellation: carrying them out ----------------------------------------------------------
-
-    async def _settle(self, refund: RefundView) -> None:
-        """The refund or cancellation that ends the order: its life has stopped; give everything back."""
-        money = not refund.amount.is_zero
-        if refund.kind is RefundKind.REFUND or money:
-            await self._record_status(S.REFUNDING, E.started(refund.kind), self._refund_detail(refund))
-        result = await self._run_refund(refund)
-        if refund.kind is RefundKind.REFUND:
-            await self._record_status(S.REFUNDED, E.REFUNDED, self._outcome(result))
-        else:
-            if self._view.payment.state != PaymentState.CAPTURED:
-                self._view.payment.state = PaymentState.CANCELLED
-            await self._record_status(S.CANCELLED, E.CANCELLED, f"{refund.reason}; {self._outcome(result)}")
-        self._note(E.ORDER_CLOSED, f"{refund.kind.value} finished")
-
     async def _partial_refund(self, refund: RefundView) -> None:
-        """A refund of some lines of a completed order; the order stays completed afterwards."""
-        back_to = self._view.status
-        await self._record_status(S.REFUNDING, E.PARTIAL_REFUND_STARTED, self._refund_detail(refund))
-        result = await self._run_refund(refund)
-        await self._record_status(back_to, E.PARTIAL_REFUND_FINISHED, self._outcome(result))
+        await super()._partial_refund(refund)
+        await self._before_waiting()
 
     async def _run_refund(self, refund: RefundView) -> RefundView:
-        """Start the refund's child workflow, pass on payouts by hand, and take its result into the order."""
-        policy = self._policy
-        child = await workflow.start_child_workflow(
-            RefundWorkflow.run,
-            RefundOrder(
-                order=self._view.model_copy(update={"timeline": []}),
-                refund=refund,
-                payment=self._order.payment,
-                calendar=policy.calendar,
-                sla_business_days=policy.refund_sla_business_days,
-                reminder_time=policy.refund_reminder_time,
-            ),
-            id=refund.refund_id,
-            # Money already promised must go back even if someone terminates the order by hand.
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(REFUND_DEADLINE, refund.deadline)]),
-            static_summary=f"{refund.kind.value} of order {self._view.order_id}: {refund.amount.format()}",
-        )
-        self._note(E.REFUND_WORKFLOW_STARTED, refund.refund_id)
-        while True:
-            await workflow.wait_condition(lambda: child.done() or bool(self._payouts))
-            if not self._payouts:
-                break
-            await child.signal(RefundWorkflow.paid_out, self._payouts.pop(0))
-        result = await child
-        self._view.refunds = [result if known.refund_id == result.refund_id else known for known in self._view.refunds]
-        return result
+        await self._before_waiting()
+        return await super()._run_refund(refund)
 
-    def _refund_detail(self, refund: RefundView) -> str:
-        return f"{refund.refund_id}: {refund.amount.format()} due by {self._shop_time(refund.deadline)}"
-
-    def _outcome(self, refund: RefundView) -> str:
-        finished = refund.finished_at or workflow.now()
-        sla = "within" if refund.within_sla else "OUTSIDE"
-        return f"{refund.refund_id}: {refund.amount.format()} back, finished {self._shop_time(finished)}, {sla} SLA"
-
-    # --- bookkeeping ------------------------------------------------------------------------------------------
+    # --- bookkeeping: the read model and search attributes follow the order at each step -----------------------
 
     async def _record_status(
         self, status: OrderStatus, event: TimelineEvent, detail: str | None = None, *, by: str | None = None
     ) -> None:
-        """Move to `status`, note it in the timeline, update search attributes and the read model."""
-        if status is not self._view.status:
-            reason = refusal(self._view.status, status)
-            if reason is not None:
-                raise ApplicationError(f"order {self._view.order_id}: {reason}", non_retryable=True)
-        self._view.status = status
-        self._view.operator_list = status.operator_list
-        self._note(event, detail, status=status, by=by)
-        # Not the detail: it may hold an operator's free text (a reason, a note), and current details are not encrypted.
-        workflow.set_current_details(f"**{status.value}**: {event}")
-        updates = search.of_order(self._order, status)
-        if self._view.refunds:
-            running = [refund.deadline for refund in self._view.refunds if refund.is_open]
-            updates.append(REFUND_DEADLINE.value_set(min(running)) if running else REFUND_DEADLINE.value_unset())
-        workflow.upsert_search_attributes(updates)
-        await self._project()
-
-    def _note(
-        self,
-        event: str,
-        detail: str | None = None,
-        *,
-        status: OrderStatus | None = None,
-        rejected: bool = False,
-        by: str | None = None,
-    ) -> None:
-        """Add a timeline entry: a `TimelineEvent`, a `Confirmation`, or one built by `email_sent` and the like."""
-        now = workflow.now()
-        self._view.timeline.append(
-            TimelineEntry(at=now, event=event, detail=detail, status=status, rejected=rejected, by=by)
-        )
-        self._view.updated_at = now
-
-    async def _project(self) -> None:
-        self._view.version += 1
-        await self._activity(api.PROJECT_ORDER, api.ProjectOrder(order=self._view))
+        """Move to `status` and note it; the read model takes it with the next step (or before the order waits)."""
+        try:
+            progress.enter(self._view, status, event, detail, workflow.now(), by=by)
+        except progress.TransitionRefused as refused:
+            raise ApplicationError(str(refused), non_retryable=True) from refused
+        self._moved()
 
     async def _email(self, kind: api.EmailKind) -> None:
-        await self._activity(
-            api.SEND_EMAIL,
-            api.SendEmail(kind=kind, order=self._view),
-            timeout=steps.EMAIL_TIMEOUT,
-            retry=steps.MAIL_RETRY,
-        )
-        self._note(email_sent(kind), self._order.customer.email)
+        """Queue the email with the order's next write; the mail relay sends it."""
+        self._emails.append(progress.queue_email(self._view, kind, workflow.now()))
+        self._dirty = True
 
-    async def _record_payment(self, reference: str | None) -> api.PaymentCaptured:
-        captured = await self._activity(
-            api.RECORD_PAYMENT,
-            api.RecordPayment(
-                order_id=self._view.order_id,
-                method=self._order.payment.method,
-                amount=self._order.total,
-                reference=reference,
-            ),
-        )
-        self._book_payment(captured)
-        return captured
-
-    def _book_payment(self, captured: api.PaymentCaptured) -> None:
-        self._view.payment.state = PaymentState.CAPTURED
-        self._view.payment.captured = captured.amount
-        self._view.payment.gateway_reference = captured.gateway_reference
-        self._view.payment.captured_at = captured.captured_at
-
-    async def _record_feedback(self, feedback: Feedback) -> None:
-        now = workflow.now()
-        await self._activity(
-            api.RECORD_FEEDBACK,
-            api.RecordFeedback(order_id=self._view.order_id, rating=feedback.rating, comment=feedback.comment, at=now),
-        )
-        follow_up = self._view.follow_up
-        follow_up.feedback_rating = feedback.rating
-        follow_up.feedback_comment = feedback.comment
-        follow_up.feedback_at = now
-        self._note(E.FEEDBACK_RECEIVED, f"{feedback.rating}/5")
-        await self._project()
-
-    def _delivered_at(self) -> datetime:
-        shipment = self._view.shipment
-        if shipment is not None and shipment.delivered_at is not None:
-            return shipment.delivered_at
-        return workflow.now()
+    async def _project(self) -> None:
+        await self._store()
 
     async def _wait_until(self, condition: Callable[[], bool], timeout: timedelta) -> bool:
-        """Wait for `condition` at most `timeout`; True if it came true."""
-        if condition():
-            return True
-        if timeout <= timedelta(0):
-            return False
-        try:
-            await workflow.wait_condition(condition, timeout=timeout)
-        except TimeoutError:
-            return condition()
-        return True
+        if not condition() and timeout > timedelta(0):
+            await self._before_waiting()
+        return await super()._wait_until(condition, timeout)
 
-    async def _activity(
+    def _stop_here_if_stopping(self) -> None:
+        if asyncio.current_task() in self._stopping:
+            raise asyncio.CancelledError
+
+    def _moved(self) -> None:
+        workflow.set_current_details(f"**{self._view.status.value}**: {self._view.timeline[-1].event}")
+        self._dirty = True
+
+    async def _before_waiting(self) -> None:
+        """Before the order waits for anything: search attributes and the read model as the order stands."""
+        self._search_as_now()
+        if self._dirty:
+            await self._store()
+
+    async def _store(self) -> None:
+        """Write the order's changes (and queue their emails) now, as a local activity."""
+        await self._step(
+            api.STORE_ORDER, lambda changes: api.StoreOrder(changes=changes), None, local=True, outcome_version=False
+        )
+
+    def _search_as_now(self) -> None:
+        running = [refund.deadline for refund in self._view.refunds if refund.is_open]
+        deadline = min(running) if running else None
+        if (self._view.status, deadline) == self._searched:
+            return
+        updates = search.of_order(self._order, self._view.status)
+        if self._view.refunds:
+            updates.append(REFUND_DEADLINE.value_set(deadline) if deadline else REFUND_DEADLINE.value_unset())
+        workflow.upsert_search_attributes(updates)
+        self._searched = (self._view.status, deadline)
+
+    async def _step(
         self,
         definition: api.ActivityDef[steps.RequestT, steps.ResultT],
-        request: steps.RequestT,
+        request: Callable[[OrderChanges], steps.RequestT],
+        outcome: Outcome | None,
         *,
+        local: bool = False,
+        outcome_version: bool = True,
         timeout: timedelta = steps.DATABASE_TIMEOUT,
         retry: RetryPolicy = steps.DATABASE_RETRY,
         heartbeat: timedelta | None = None,
         task_queue: str | None = None,
     ) -> steps.ResultT:
-        self._stop_here_if_stopping()
-        result = await steps.call(
-            definition,
-            request,
-            summary=f"{definition.name} {self._view.order_id}",
-            timeout=timeout,
-            retry=retry,
-            heartbeat=heartbeat,
-            task_queue=task_queue,
-        )
-        self._stop_here_if_stopping()
-        return result
+        """Run a step with the order's changes; apply its outcome to the view as its activity applied it."""
+        if not local:
+            self._search_as_now()
+        while True:
+            changes = self._changes(outcome_version)
+            self._in_flight = changes
+            try:
+                if local:
+                    self._stop_here_if_stopping()
+                    result = await steps.call_local(
+                        definition, request(changes), summary=f"{definition.name} {self._view.order_id}"
+                    )
+                    self._stop_here_if_stopping()
+                else:
+                    result = await self._activity(
+                        definition,
+                        request(changes),
+                        timeout=timeout,
+                        retry=retry,
+                        heartbeat=heartbeat,
+                        task_queue=task_queue,
+                    )
+            except ActivityError as error:
+                if steps.error_type(error) != api.ErrorType.READ_MODEL_BEHIND:
+                    raise
+                # The read model lost the order (restored from a backup, say): send it the whole view.
+                self._stored_version = 0
+                self._emails = [*changes.emails, *self._emails]
+                continue
+            self._took(changes, with_outcome=outcome_version)
+            if outcome is not None:
+                before = self._view.status
+                outcome(self._view, result, changes.at)
+                if self._view.status is not before:
+                    self._moved()
+                    # Already in the read model: only the search attributes are behind.
+                    self._dirty = False
+            return result
 
-    def _stop_here_if_stopping(self) -> None:
-        # Patched: an order that lost its cancellation before this check existed replays the way it ran.
-        if asyncio.current_task() in self._stopping and workflow.patched(STOP_AT_NEXT_ACTIVITY):
-            raise asyncio.CancelledError
+    def _changes(self, outcome_version: bool) -> OrderChanges:
+        """The order's changes since the read model last took them; the next version (and the one after, for the
+        step's outcome) is taken for them."""
+        view = self._view
+        view.version += 2 if outcome_version else 1
+        version = view.version - 1 if outcome_version else view.version
+        first = self._stored_version == 0
+        changes = OrderChanges(
+            order_id=view.order_id,
+            version=version,
+            at=workflow.now(),
+            view=view.model_copy(deep=True) if first else None,
+            state=None if first else OrderState.of(view).model_copy(deep=True),
+            entries_from=0 if first else self._stored_entries,
+            entries=[] if first else view.timeline[self._stored_entries :],
+            emails=self._emails,
+        )
+        self._emails = []
+        self._dirty = False
+        return changes
+
+    def _took(self, changes: OrderChanges, *, with_outcome: bool) -> None:
+        """The read model took `changes` (and the step's outcome): what it holds of the order now.
+
+        Entries the outcome added are not counted: the workflow notes them after whatever a signal noted meanwhile,
+        so the next write sends them again, in the workflow's order.
+        """
+        entries = (
+            len(changes.view.timeline) if changes.view is not None else changes.entries_from + len(changes.entries)
+        )
+        self._stored_entries = max(self._stored_entries, entries)
+        self._stored_version = max(self._stored_version, changes.version + (1 if with_outcome else 0))

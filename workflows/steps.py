@@ -76,6 +76,30 @@ async def call(
     return result
 
 
+async def call_local(
+    definition: api.ActivityDef[RequestT, ResultT],
+    request: RequestT,
+    *,
+    summary: str,
+    timeout: timedelta = DATABASE_TIMEOUT,
+    retry: RetryPolicy = DATABASE_RETRY,
+) -> ResultT:
+    """Run one activity as a local activity: in the worker that runs the workflow task, recorded as one marker.
+
+    For steps that only talk to the OMS database: no round trip through the server's task queue, and a chain of
+    them shares one workflow task.
+    """
+    result: ResultT = await workflow.execute_local_activity(
+        definition.name,
+        request,
+        result_type=definition.result,
+        start_to_close_timeout=timeout,
+        retry_policy=retry,
+        summary=summary,
+    )
+    return result
+
+
 def start(
     definition: api.ActivityDef[RequestT, ResultT],
     request: RequestT,

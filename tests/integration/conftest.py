@@ -19,7 +19,7 @@ from settings import Settings
 from starter.codec import KEY_FILE, KeyRing, data_converter, new_key
 from starter.placement import place_order
 from store.catalogue import seed_demo_catalogue
-from tests.conftest import POSTGRESQL, SQLITE, TEMPORAL_CLI, Mailbox
+from tests.conftest import POSTGRESQL, SQLITE, TEMPORAL_CLI, Mailbox, mail_relay
 from worker import build_worker
 from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
@@ -121,5 +121,5 @@ async def shop(
 ) -> AsyncIterator[Shop]:
     """A shop with the demo catalogue and a worker running the real activities."""
     await seed_demo_catalogue(sessions)
-    async with build_worker(dev_server.client, shop_settings, sessions):
+    async with build_worker(dev_server.client, shop_settings, sessions), mail_relay(sessions, shop_settings):
         yield Shop(client=dev_server.client, settings=shop_settings, sessions=sessions, mailbox=smtp)

@@ -20,7 +20,7 @@ from domain.policy import OrderPolicy
 from domain.view import OrderView
 from settings import Settings
 from store.catalogue import seed_demo_catalogue
-from tests.conftest import TEMPORAL_TEST_SERVER, Mailbox
+from tests.conftest import TEMPORAL_TEST_SERVER, Mailbox, mail_relay
 from worker import build_worker
 from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, PlaceOrder, workflow_id
@@ -87,7 +87,7 @@ async def open_shop(
                 search_attributes={key.name: search.indexed_value_type(key) for key in search.ALL},
             )
         )
-        async with build_worker(env.client, settings, sessions):
+        async with build_worker(env.client, settings, sessions), mail_relay(sessions, settings):
             yield Shop(env=env, settings=settings, sessions=sessions, mailbox=smtp)
 
 

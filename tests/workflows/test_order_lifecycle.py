@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from domain.status import OrderStatus
 from store.catalogue import ledger_balance, stock_levels
+from tests.conftest import outbox_sent
 from tests.sample_orders import CARD_DECLINES, an_order
 from tests.workflows.conftest import Shop
 
@@ -35,6 +36,7 @@ async def test_an_auto_mode_order_goes_from_payment_to_completed(shop: Shop) -> 
     assert final.payment.captured == order.total
     assert final.shipment is not None
     assert final.shipment.tracking.startswith("SBX")
+    await outbox_sent(shop.sessions)
     kinds = sorted(message["Subject"] for message in shop.mailbox.to("ada@example.com"))
     assert len(kinds) == 4  # confirmation, shipped, completed, survey
     assert all(balance.balanced for balance in (await ledger_balance(shop.sessions)).values())
@@ -54,6 +56,7 @@ async def test_survey_goes_out_days_after_delivery_and_the_order_closes_after_th
     closed = final.timeline[-1]
     assert closed.event == "order closed"
     assert closed.at - delivered >= timedelta(days=30)
+    await outbox_sent(shop.sessions)
     assert len(shop.mailbox.with_subject("how was your order")) == 1
 
 
@@ -111,6 +114,7 @@ async def test_a_declined_card_ends_in_payment_failed_with_nothing_reserved_and_
     after = {level.sku: level.available for level in await stock_levels(shop.sessions)}
     assert after == before
     assert all(level.reserved == 0 for level in await stock_levels(shop.sessions))
+    await outbox_sent(shop.sessions)
     messages = shop.mailbox.to("ada@example.com")
     assert len(messages) == 1
     assert "declined" in messages[0]["Subject"].lower()

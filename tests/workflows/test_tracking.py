@@ -48,7 +48,7 @@ async def test_two_quiet_days_in_transit_cost_dozens_of_polls_not_thousands(quie
         event
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and event.activity_task_scheduled_event_attributes.activity_type.name == api.TRACK_SHIPMENT.name
+        and event.activity_task_scheduled_event_attributes.activity_type.name == api.TRACK_ORDER.name
     ]
     # Fixed 5 s polling would be 34,560 polls (380,000 events: past the 51,200 a history may hold). Backing off
     # 5, 10, 20 ... 2,560 s reaches the hourly ceiling in 10 polls (85 min); the rest of the 48 hours is 47 more.
