@@ -59,6 +59,8 @@ class ErrorType(StrEnum):
     # An outside system that is down: retried until it answers.
     GATEWAY_UNAVAILABLE = "GatewayUnavailable"
     SMTP_UNAVAILABLE = "SmtpUnavailable"
+    # Another sender holds the email's claim (a killed one's runs out): retried.
+    EMAIL_CLAIMED = "EmailClaimed"
     # The read model lacks what a step's changes build on: the workflow sends its whole view instead.
     READ_MODEL_BEHIND = "ReadModelBehind"
 

@@ -89,6 +89,10 @@ class MailRelay:
             except ApplicationError as error:
                 if error.type == api.ErrorType.SMTP_UNAVAILABLE:
                     raise
+                if error.type == api.ErrorType.EMAIL_CLAIMED:
+                    # Another sender has it, or a killed one's claim is running out: not this email's fault.
+                    log.debug("mail relay: %s", error.message)
+                    continue
                 self._hold(key, error)
             except Exception as error:
                 self._hold(key, error)
@@ -134,3 +138,27 @@ def _reason(error: Exception) -> str:
         # The relay says when it retries; the activity's wording of it would repeat that.
         return error.message.removesuffix("; will retry")
     return f"{type(error).__name__}: {error}"
+
+
+async def serve_mail_relay(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`oms mailer`: the mail relay alone, until SIGINT, SIGTERM or `stop`; several may run, each email is claimed
+    by one."""
+    # Imported here: worker imports this module.
+    from store import migrate
+    from worker import stop_on_signals
+
+    stop = stop or asyncio.Event()
+    engine = create_engine(settings.oms_database_url)
+    try:
+        await migrate.require_head(engine)
+        log.info(
+            "mail relay sending the outbox of %s through %s:%d",
+            settings.oms_database_display,
+            settings.smtp_host,
+            settings.smtp_port,
+        )
+        with stop_on_signals(stop):
+            await run_mail_relay(session_factory(engine), settings, stop)
+        log.info("mail relay stopped")
+    finally:
+        await engine.dispose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -22,6 +24,10 @@ from store import notifications
 from store.schema import Notification
 
 SMTP_TIMEOUT_SECONDS = 10.0
+# SMTP replies from 500 on are permanent: sending again would be refused again.
+PERMANENT_FAILURE = 500
+
+log = logging.getLogger("oms.notifications")
 # Characters a refund id may not carry into a Message-ID.
 _NOT_IN_MESSAGE_ID = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -93,28 +99,53 @@ async def queue_email(
 async def deliver(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str
 ) -> bool:
-    """Hand the queued message to SMTP and mark it sent in one transaction that commits the moment the server has it.
+    """Claim the queued email, hand it to SMTP with no transaction open, then mark it sent.
 
-    The outbox row is locked before the envelope goes out, so a worker killed mid-send rolls the row back to
-    pending and the retry sends again; only a kill in the instant between the server's reply and the commit
-    can repeat an email, and then under the same Message-ID. Connecting and QUIT stay outside the lock.
-    False, and nothing sent, when another sender (a second mail relay, a racing retry) had already sent it.
+    A sender killed mid-send leaves its claim to run out (half a minute), and the next sender sends again; only a kill
+    between the server's reply and the mark can repeat an email, and then under the same Message-ID. An email the
+    server refuses for good (a 5xx reply) is marked failed, so it never holds anything up. False, and nothing sent,
+    when it was sent already; a retryable error while another sender holds it.
     """
-    try:
-        async with (
-            aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp,
-            sessions.begin() as session,
-        ):
-            if not await notifications.mark_sent(session, key, datetime.now(UTC)):
-                return False
-            await smtp.send_message(message)
-    except (aiosmtplib.SMTPException, OSError) as error:
+    claimant = uuid.uuid4().hex
+    if not await notifications.claim(sessions, key, claimant, datetime.now(UTC)):
+        queued = await notifications.get_notification(sessions, key)
+        if queued is None or queued.status != notifications.PENDING:
+            return False
         raise ApplicationError(
-            f"email {key}: SMTP server {settings.smtp_host}:{settings.smtp_port} did not accept it ({error}); "
-            "will retry",
-            type=api.ErrorType.SMTP_UNAVAILABLE,
-        ) from error
+            f"email {key}: another sender is handing it to SMTP right now; will retry", type=api.ErrorType.EMAIL_CLAIMED
+        )
+    try:
+        async with aiosmtplib.SMTP(
+            hostname=settings.smtp_host, port=settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
+        ) as smtp:
+            await smtp.send_message(message)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as refused:
+        if _permanent(refused):
+            await notifications.settle(
+                sessions, key, claimant, datetime.now(UTC), status=notifications.FAILED, failure=str(refused)
+            )
+            log.error("email %s: refused for good by the SMTP server (%s); marked failed", key, refused)
+            return False
+        await notifications.unclaim(sessions, key, claimant)
+        raise _unavailable(settings, key, refused) from refused
+    except (aiosmtplib.SMTPException, OSError) as error:
+        await notifications.unclaim(sessions, key, claimant)
+        raise _unavailable(settings, key, error) from error
+    await notifications.settle(sessions, key, claimant, datetime.now(UTC))
     return True
+
+
+def _permanent(refused: aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused) -> bool:
+    if isinstance(refused, aiosmtplib.SMTPRecipientsRefused):
+        return all(recipient.code >= PERMANENT_FAILURE for recipient in refused.recipients)
+    return refused.code >= PERMANENT_FAILURE
+
+
+def _unavailable(settings: Settings, key: str, error: Exception) -> ApplicationError:
+    return ApplicationError(
+        f"email {key}: SMTP server {settings.smtp_host}:{settings.smtp_port} did not accept it ({error}); will retry",
+        type=api.ErrorType.SMTP_UNAVAILABLE,
+    )
 
 
 def compose(

@@ -63,7 +63,7 @@ class OrderActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activities to register on a worker."""
-        return [self.project_order, self.record_feedback, self.record_refund, self.store_order]
+        return [self.project_order, self.store_order, self.record_feedback, self.record_refund]
 
     @api.STORE_ORDER.implementation
     async def store_order(self, request: api.StoreOrder) -> api.OrderStored:

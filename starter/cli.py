@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from activities.mail_relay import serve_mail_relay
 from domain.commands import (
     Command,
     Complete,
@@ -131,6 +132,15 @@ def worker(
     Needs the database at the newest schema: run `oms db upgrade` first, or set OMS_MIGRATE_ON_START=true.
     """
     run_command(_logged(lambda settings: run_worker(settings, warehouse=warehouse)))
+
+
+@app.command()
+def mailer() -> None:
+    """Run the mail relay on its own: send the emails the order steps queue in the outbox; SIGINT or SIGTERM stops it.
+
+    Every `oms worker` runs one already; run this to send mail from another machine, or more of them on PostgreSQL.
+    """
+    run_command(_logged(serve_mail_relay))
 
 
 app.command("run")(runs.fulfilment_run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, or_, select, update
@@ -16,6 +16,9 @@ from store.schema import Notification, OrderRecord
 
 PENDING = "pending"
 SENT = "sent"
+FAILED = "failed"
+# How long a sender may take to hand an email to SMTP before another may try: well above the SMTP timeout.
+CLAIM_SECONDS = 30
 
 
 async def get_notification(sessions: async_sessionmaker[AsyncSession], idempotency_key: str) -> Notification | None:
@@ -45,17 +48,55 @@ async def enqueue(sessions: async_sessionmaker[AsyncSession], notification: Noti
         return queued
 
 
-async def mark_sent(session: AsyncSession, idempotency_key: str, at: datetime) -> bool:
-    """Mark the email sent inside the caller's transaction, which commits once the SMTP server has it.
+async def claim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str, claimant: str, now: datetime) -> bool:
+    """Claim the pending email for `CLAIM_SECONDS` to hand it to SMTP; False while another sender holds it (or it
+    is no longer pending). The claim commits at once: no transaction stays open while SMTP talks."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(Notification)
+            .where(
+                Notification.idempotency_key == idempotency_key,
+                Notification.status == PENDING,
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
+            )
+            .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+        return cast("CursorResult[Any]", result).rowcount == 1
 
-    False when it is not pending (anymore): another sender, waiting on the same row lock, got there first.
-    """
-    result = await session.execute(
-        update(Notification)
-        .where(Notification.idempotency_key == idempotency_key, Notification.status == PENDING)
-        .values(status=SENT, sent_at=at)
-    )
-    return cast("CursorResult[Any]", result).rowcount == 1
+
+async def settle(
+    sessions: async_sessionmaker[AsyncSession],
+    idempotency_key: str,
+    claimant: str,
+    at: datetime,
+    *,
+    status: str = SENT,
+    failure: str | None = None,
+) -> bool:
+    """End the claimant's send: sent (or failed for good, with the server's answer); False when the claim was lost."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(Notification)
+            .where(Notification.idempotency_key == idempotency_key, Notification.claimed_by == claimant)
+            .values(
+                status=status,
+                sent_at=at if status == SENT else None,
+                failure=failure,
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+        return cast("CursorResult[Any]", result).rowcount == 1
+
+
+async def unclaim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str, claimant: str) -> None:
+    """Give the claim back after a failed attempt, so the next one need not wait for it to run out."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.idempotency_key == idempotency_key, Notification.claimed_by == claimant)
+            .values(claimed_by=None, claimed_until=None)
+        )
 
 
 async def sent_for_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> list[Notification]:

@@ -208,13 +208,17 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
-    # pending | sent
+    # pending | sent | failed (refused for good by the SMTP server)
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The whole email (RFC 5322) as the step that queued it composed it; the mail relay sends it as it is. Null for
     # rows the send_email activity sends itself, and for new-order emails queued before the column existed.
     message: Mapped[str | None] = mapped_column(Text)
+    # Who is handing the email to SMTP now, and until when: a sender that dies mid-send leaves the claim to run out.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    failure: Mapped[str | None] = mapped_column(Text)
 
 
 class FeedbackRecord(Base):

@@ -394,4 +394,10 @@ async def test_an_order_can_be_checked_for_skus_the_catalogue_lacks(
 def test_the_activities_register_under_the_contracts_names(inventory: InventoryActivities) -> None:
     names = [handler.__temporal_activity_definition.name for handler in inventory.handlers()]  # type: ignore[attr-defined]
 
-    assert names == [api.RESERVE_STOCK.name, api.RELEASE_STOCK.name, api.SHIP_STOCK.name, api.RETURN_STOCK.name]
+    assert names == [
+        api.RESERVE_STOCK.name,
+        api.RESERVE_ORDER_STOCK.name,
+        api.RELEASE_STOCK.name,
+        api.SHIP_STOCK.name,
+        api.RETURN_STOCK.name,
+    ]

@@ -314,6 +314,7 @@ def test_the_activities_register_under_the_contracts_names(payments: PaymentActi
 
     assert names == [
         api.CAPTURE_PAYMENT.name,
+        api.CAPTURE_ORDER_PAYMENT.name,
         api.RECORD_PAYMENT.name,
         api.REFUND_PAYMENT.name,
         api.RECORD_REFUND_PAYOUT.name,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
+from activities import api
 from domain.money import Money
 from domain.status import OrderStatus
 from settings import Settings
@@ -160,6 +161,6 @@ async def test_a_worker_at_the_warehouse_does_the_picking_and_packing_on_its_own
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     }
-    assert queues["perform_warehouse_task"] == warehouse_queue
-    assert queues["capture_payment"] == settings.task_queue
+    assert queues[api.PERFORM_ORDER_TASK.name] == warehouse_queue
+    assert queues[api.CAPTURE_ORDER_PAYMENT.name] == settings.task_queue
     assert f"worker polling task queue '{warehouse_queue}'" in logs[1].read_text()

@@ -37,7 +37,7 @@ from domain.status import OrderStatus
 from domain.view import OrderView
 from settings import Settings
 from store.catalogue import add_product, ledger_balance, stock_levels
-from store.notifications import SENT
+from store.notifications import SENT, get_notification
 from store.payments import CAPTURE
 from store.schema import Base, Notification, PaymentRecord
 from tests.conftest import Mailbox
@@ -152,17 +152,19 @@ async def wait_until_mid_flight(shop: Shop, placed: list[str], placing: asyncio.
         await asyncio.sleep(0.05)
 
 
+async def completion_email_sent(shop: Shop, order_id: str) -> bool:
+    """Whether the mail relay has handed the order's completion email to SMTP."""
+    queued = await get_notification(shop.sessions, f"{order_id}:{EmailKind.COMPLETED.value}")
+    return queued is not None and queued.status == SENT
+
+
 async def wait_until_done(shop: Shop, order_id: str) -> OrderView:
     """Poll the `status` query until the order is completed and its completion email has gone out."""
     deadline = time.monotonic() + COMPLETION_TIMEOUT_SECONDS
     view: OrderView | None = None
     while True:
         view = await status_or_none(shop, order_id) or view
-        if (
-            view is not None
-            and view.status is OrderStatus.COMPLETED
-            and any(entry.event == f"email sent: {EmailKind.COMPLETED.value}" for entry in view.timeline)
-        ):
+        if view is not None and view.status is OrderStatus.COMPLETED and await completion_email_sent(shop, order_id):
             return view
         if time.monotonic() > deadline:
             where = f"stuck in {view.status.value}, timeline: {view.timeline}" if view else "never answered"

@@ -13,13 +13,16 @@ from starter.codec import KeyRing, data_converter, new_key
 from workflows.daily_report import DailyReportWorkflow
 from workflows.new_order_digest import NewOrderDigestWorkflow
 from workflows.order import OrderWorkflow
+from workflows.order_v1 import OrderWorkflowV1
 from workflows.refund import RefundWorkflow
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+STORED = Path(__file__).parent.parent / "histories"
+# The first order workflow's histories (type OrderWorkflow) keep replaying while its orders drain.
+HISTORIES = sorted([*STORED.glob("*.json"), *STORED.glob("v1/*.json")])
 
 
 def test_histories_of_the_main_paths_are_stored() -> None:
-    names = {path.stem for path in HISTORIES}
+    names = {path.stem for path in STORED.glob("*.json")}
     assert {
         "auto_card_order",
         "manual_order",
@@ -32,11 +35,15 @@ def test_histories_of_the_main_paths_are_stored() -> None:
     } <= names
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+def test_the_first_workflows_histories_are_kept_while_its_orders_drain() -> None:
+    assert {path.stem for path in STORED.glob("v1/*.json")} >= {"auto_card_order", "manual_order", "refunded_order"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[str(path.relative_to(STORED)) for path in HISTORIES])
 async def test_stored_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(
-        workflows=[OrderWorkflow, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
+        workflows=[OrderWorkflow, OrderWorkflowV1, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
         # A worker's converter with payload keys: histories recorded before encryption hold plain payloads.
         data_converter=data_converter(KeyRing.parse(new_key("k1"))),
     )

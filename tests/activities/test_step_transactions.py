@@ -1,0 +1,115 @@
+"""A step's side effect and the order's move in the read model commit together: a kill between them leaves neither."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import ActivityEnvironment
+
+from activities import api
+from activities.inventory import InventoryActivities
+from activities.payments import PaymentActivities
+from domain.emails import EmailKind
+from domain.progress import OrderChanges
+from domain.status import OrderStatus
+from domain.view import PaymentState
+from settings import Settings
+from store import orders
+from store.catalogue import seed_demo_catalogue, stock_levels
+from store.notifications import get_notification
+from store.schema import Notification, PaymentRecord
+from tests.activities.fixtures_views import TEST_CARD, placed_order, view_of
+
+AT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+class Killed(BaseException):
+    """The worker died here (a BaseException, as the process's end is: nothing catches it on the way out)."""
+
+
+def first_changes(order_id_suffix: str = "1001") -> tuple[OrderChanges, str]:
+    order = placed_order(external_id=order_id_suffix, lines=(("MUG-ENAMEL", 1, "14.90", "Enamel mug"),))
+    view = view_of(order, status=OrderStatus.RECEIVED, version=0)
+    view.payment.state = PaymentState.PENDING
+    return OrderChanges(order_id=order.order_id, version=1, at=AT, view=view), order.order_id
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], table: type[PaymentRecord] | type[Notification]) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def kill_when_the_order_moves(monkeypatch: pytest.MonkeyPatch, status: OrderStatus) -> None:
+    """Kill the worker as the step's transaction writes the order's move to `status`: after its side effect."""
+    project = orders.project
+
+    async def dying(sessions: async_sessionmaker[AsyncSession], view: orders.OrderView) -> int:
+        if view.status is status:
+            raise Killed
+        return await project(sessions, view)
+
+    monkeypatch.setattr(orders, "project", dying)
+
+
+async def test_a_kill_after_the_capture_is_booked_rolls_back_the_booking_with_the_orders_move(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes, order_id = first_changes()
+    request = api.CaptureOrderPayment(changes=changes, payment=TEST_CARD, amount=changes.view.totals.total)  # type: ignore[union-attr]
+    payments = PaymentActivities(sessions, settings)
+    with monkeypatch.context() as killing:
+        kill_when_the_order_moves(killing, OrderStatus.PAID)
+        with pytest.raises(Killed):
+            await ActivityEnvironment().run(payments.capture_order_payment, request)
+
+    # Written before the gateway was asked: the order, received. Not the capture, nor the move, nor the email.
+    stored = await orders.get_order(sessions, order_id)
+    assert stored is not None
+    assert stored.status == OrderStatus.RECEIVED.value
+    assert await count(sessions, PaymentRecord) == 0
+    assert await get_notification(sessions, f"{order_id}:{EmailKind.ORDER_CONFIRMATION.value}") is None
+
+    # The retry the killed attempt gets: the gateway's idempotency key gives the same charge, all commit together.
+    captured = await ActivityEnvironment().run(payments.capture_order_payment, request)
+    stored = await orders.get_order(sessions, order_id)
+    assert stored is not None
+    assert stored.status == OrderStatus.PAID.value
+    assert await count(sessions, PaymentRecord) == 1
+    queued = await get_notification(sessions, f"{order_id}:{EmailKind.ORDER_CONFIRMATION.value}")
+    assert queued is not None
+    assert queued.message is not None
+    assert captured.gateway_reference in stored.view_json
+
+
+async def test_a_kill_after_the_stock_is_taken_puts_it_back_with_the_orders_move(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_demo_catalogue(sessions)
+    before = {level.sku: level.available for level in await stock_levels(sessions)}
+    changes, order_id = first_changes("1002")
+    request = api.ReserveOrderStock(
+        changes=changes,
+        warehouse="main",
+        lines=[api.StockLine(sku="MUG-ENAMEL", quantity=1)],
+        picking=changes.view.mode,  # type: ignore[union-attr]
+    )
+    inventory = InventoryActivities(sessions, settings)
+    with monkeypatch.context() as killing:
+        kill_when_the_order_moves(killing, OrderStatus.PICKING)
+        with pytest.raises(Killed):
+            await ActivityEnvironment().run(inventory.reserve_order_stock, request)
+
+    assert {level.sku: level.available for level in await stock_levels(sessions)} == before
+    assert await orders.get_order(sessions, order_id) is None
+
+    reservation = await ActivityEnvironment().run(inventory.reserve_order_stock, request)
+    assert reservation.reserved
+    stored = await orders.get_order(sessions, order_id)
+    assert stored is not None
+    assert stored.status == OrderStatus.PICKING.value
+    levels = {level.sku: level for level in await stock_levels(sessions)}
+    assert levels["MUG-ENAMEL"].available == before["MUG-ENAMEL"] - 1
+    assert levels["MUG-ENAMEL"].reserved == 1
