@@ -111,6 +111,8 @@ class OrderWorkflow(OrderWorkflowV1):
             self._took(changes, with_outcome=True)
             progress.payment_declined(self._view, steps.error_message(error), changes.at)
             self._moved()
+            # The activity wrote the move; only the search attributes are behind.
+            self._dirty = False
             return False
         return True
 

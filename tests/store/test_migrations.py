@@ -138,6 +138,8 @@ async def test_upgrading_from_the_first_revision_keeps_the_orders_and_fills_in_t
 
 
 # Indexes later revisions add to tables of the first release.
+# Revision 0004: emails kept whole, claimed by one sender, failed for good.
+COLUMNS_ADDED_LATER = {"notifications": {"message", "claimed_by", "claimed_until", "failure"}}
 INDEXES_ADDED_LATER = {"ix_orders_mode_status"}
 
 
@@ -146,8 +148,11 @@ async def test_a_database_made_before_migrations_is_recognised_and_brought_up_to
     first_release = MetaData()
     added_later = {OrderStatusChange, OperatorRecord, ConsoleSessionRecord, LoginFailureRecord}
     for table in Base.metadata.sorted_tables:
-        if table.name not in {model.__tablename__ for model in added_later}:
-            table.to_metadata(first_release)
+        if table.name in {model.__tablename__ for model in added_later}:
+            continue
+        copied = table.to_metadata(first_release)
+        for name in COLUMNS_ADDED_LATER.get(table.name, set()):
+            copied._columns.remove(copied.c[name])
     orders = first_release.tables["orders"]
     orders.indexes -= {index for index in orders.indexes if index.name in INDEXES_ADDED_LATER}
     async with engine.begin() as connection:
