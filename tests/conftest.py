@@ -20,9 +20,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.mail_relay import MailRelay
 from settings import Settings
