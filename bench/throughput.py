@@ -13,7 +13,9 @@ in a temporary directory. Rounds alternate, bare then orders:
 
 Then how long a worker takes from its exec to its first poll (the dev server's pollers of the task queue), for
 `oms worker` and the bare worker; and `oms worker`'s resident memory per cached order workflow: its VmRSS idle
-after start and once `--cached` manual-mode card orders wait in picking, their workflows held in its cache.
+after start and once `--cached` manual-mode card orders wait in picking, their workflows held in its cache. Last,
+`bench.latency` at half the orders/s the rounds measured: `--latency-orders` card and PayPal orders arriving on a
+fixed schedule, and the p50/p95/p99 from placement to `paid` and to `completed`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from bench import latency
 from bench.bare_worker import BareWorkflow
 from bench.fulfilment_run import (
     CONCURRENCY,
@@ -62,6 +65,7 @@ ORDERS = 200
 BARE = 400
 ROUNDS = 2
 CACHED = 200
+LATENCY_ORDERS = 200
 START_SAMPLES = 3
 SEED = 1
 
@@ -426,7 +430,7 @@ def summary(results: Results, machine_line: str) -> str:
     )
 
 
-async def main(orders: int, bare: int, rounds: int, cached: int) -> int:
+async def main(orders: int, bare: int, rounds: int, cached: int, latency_orders: int) -> int:
     machine_line = machine()
     print(f"throughput benchmark on {machine_line}", flush=True)
     print(
@@ -442,6 +446,10 @@ async def main(orders: int, bare: int, rounds: int, cached: int) -> int:
     oms_first_poll, bare_first_poll = await first_polls(START_SAMPLES)
     memory_figures = await memory_per_order(cached)
     print(report(Results(measured, oms_first_poll, bare_first_poll, memory_figures), machine_line), flush=True)
+    # Latency at half the maximum the rounds measured: what an order waits when the shop is busy but not saturated.
+    rate = statistics.median(pair.orders.per_second for pair in measured) / 2
+    progress(f"latency: {latency_orders} orders at {rate:.2f}/s", done=True)
+    print(latency.report(await latency.latency_run(rate, latency_orders)), flush=True)
     finished = all(pair.bare.completed == bare and pair.orders.completed == orders for pair in measured)
     return 0 if finished else 1
 
@@ -473,6 +481,16 @@ if __name__ == "__main__":
         help=f"manual orders held in the worker's cache for its memory per order, after {WARM_UP_ORDERS} "
         f"warm-up orders ({CACHED})",
     )
+    parser.add_argument(
+        "--latency-orders",
+        type=positive,
+        default=LATENCY_ORDERS,
+        help=f"card orders placed at half the measured orders/s for the latency figures ({LATENCY_ORDERS})",
+    )
     arguments = parser.parse_args()
     # exit_now: the Temporal client's runtime threads can abort a finalizing interpreter (see worker.exit_now).
-    exit_now(asyncio.run(main(arguments.orders, arguments.bare, arguments.rounds, arguments.cached)))
+    exit_now(
+        asyncio.run(
+            main(arguments.orders, arguments.bare, arguments.rounds, arguments.cached, arguments.latency_orders)
+        )
+    )
