@@ -60,7 +60,8 @@ async def close_task(
             .values(status=DONE, closed_at=at, done_by=done_by),
             execution_options={"synchronize_session": False},
         )
-        current = await session.scalar(_task(order_id, kind))
+        # Read afresh: in a step's shared transaction the session may already hold this row as it was when opened.
+        current = await session.scalar(_task(order_id, kind).execution_options(populate_existing=True))
         if current is None:
             raise LookupError(f"warehouse task {kind} of order {order_id} vanished while closing it")
         return current

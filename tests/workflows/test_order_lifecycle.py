@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.status import OrderStatus
+from domain.view import OrderView
 from store.catalogue import ledger_balance, stock_levels
+from store.orders import get_order
 from tests.conftest import outbox_sent
 from tests.sample_orders import CARD_DECLINES, an_order
 from tests.workflows.conftest import Shop
@@ -144,3 +146,16 @@ async def test_feedback_after_the_survey_has_closed_is_rejected_in_the_timeline(
     assert final.follow_up.feedback_rating is None
     rejected = [entry for entry in final.timeline if entry.rejected]
     assert [entry.event for entry in rejected] == ["feedback rejected"]
+
+
+async def test_the_read_model_holds_the_completed_orders_timeline_as_the_status_query_shows_it(shop: Shop) -> None:
+    handle = await shop.place(an_order())
+    view = await shop.until(handle, lambda view: view.status is OrderStatus.COMPLETED)
+
+    stored = await get_order(shop.sessions, view.order_id)
+
+    assert stored is not None
+    events = [(entry.event, entry.status) for entry in OrderView.model_validate_json(stored.view_json).timeline]
+    assert events == [(entry.event, entry.status) for entry in view.timeline]
+    assert ("pick done", None) in events
+    assert ("pack done", None) in events
