@@ -1,0 +1,112 @@
+"""The mail relay sends what order steps queued whole, marks an email refused for good as failed, and talks SMTP
+with no database transaction open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from activities.mail_relay import MailRelay
+from activities.notifications import queue_email
+from domain.emails import EmailKind
+from settings import Settings
+from store.notifications import FAILED, SENT, get_notification
+from tests.activities.fixtures_views import placed_order, view_of
+from tests.conftest import Mailbox, free_port
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+class Refusing:
+    """An SMTP peer that refuses every message for good, as a mailbox that does not exist is refused."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        return "550 5.1.1 mailbox unavailable"
+
+
+@pytest.fixture
+def refusing(settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a refusing SMTP peer."""
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield settings.model_copy(update={"smtp_port": port})
+    finally:
+        controller.stop()
+
+
+async def test_an_email_queued_by_a_step_goes_out_as_it_was_composed(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp: Mailbox
+) -> None:
+    view = view_of(placed_order())
+    queued = await queue_email(sessions, settings, EmailKind.ORDER_CONFIRMATION, view, NOW)
+
+    assert await MailRelay(sessions, settings).send_pending() == 1
+
+    [message] = await smtp.wait_for(1)
+    assert message["Message-ID"] == queued.message_id
+    assert message["Subject"] == queued.subject
+    stored = await get_notification(sessions, queued.idempotency_key)
+    assert stored is not None
+    assert stored.status == SENT
+
+
+async def test_an_email_the_server_refuses_for_good_is_marked_failed_and_not_tried_again(
+    sessions: async_sessionmaker[AsyncSession], refusing: Settings
+) -> None:
+    view = view_of(placed_order())
+    queued = await queue_email(sessions, refusing, EmailKind.ORDER_CONFIRMATION, view, NOW)
+    relay = MailRelay(sessions, refusing)
+
+    assert await relay.send_pending() == 0
+
+    stored = await get_notification(sessions, queued.idempotency_key)
+    assert stored is not None
+    assert stored.status == FAILED
+    assert stored.failure is not None
+    assert "550" in stored.failure
+    # Nothing left for the next round: a failed email never holds the outbox up.
+    assert await relay.send_pending() == 0
+
+
+async def test_another_writer_commits_while_the_relay_waits_on_the_smtp_server(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    # An SMTP server that answers nothing until released: the relay is mid-send for as long as we like.
+    listening = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        listening.set()
+        await release.wait()
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(slow_server, "127.0.0.1", port)
+    slow = settings.model_copy(update={"smtp_port": port})
+    queued = await queue_email(sessions, slow, EmailKind.COMPLETED, view_of(placed_order()), NOW)
+    sending = asyncio.create_task(MailRelay(sessions, slow).send_pending())
+    try:
+        await listening.wait()
+        # A writer (a step's transaction) commits while the relay waits on SMTP: the relay holds no lock. Were it to
+        # hold one, this would wait out SQLite's 30 s busy timeout and fail with "database is locked".
+        async with sessions.begin() as session:
+            await session.execute(
+                text("UPDATE notifications SET subject = subject WHERE idempotency_key = :key"),
+                {"key": queued.idempotency_key},
+            )
+    finally:
+        release.set()
+        # The server hung up without a greeting: the relay says the SMTP server is unavailable and will retry.
+        with pytest.raises(ApplicationError, match="did not accept it"):
+            await sending
+        server.close()
+        await server.wait_closed()
