@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import tempfile
 import time
@@ -64,9 +65,9 @@ class Latency:
 
 
 def percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile."""
+    """Nearest-rank percentile: the smallest value with at least `share` of the values at or below it."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1))]
 
 
 async def card_orders(sessions: async_sessionmaker[AsyncSession], settings: Settings, count: int) -> list[Order]:
