@@ -25,7 +25,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -173,7 +173,8 @@ async def wait_until_done(shop: Shop, order_id: str) -> OrderView:
 
 
 async def retried_activities(shop: Shop, workflow_ids: list[str]) -> Counter[str]:
-    """Activities that needed another attempt, by type and the failure that caused it (here: the kill)."""
+    """Work the kill interrupted: activities that needed another attempt, by type and the failure that caused it, and
+    workflow tasks that timed out with the worker gone (the local activities a step runs within them included)."""
     retried: Counter[str] = Counter()
     for workflow_id in workflow_ids:
         events = (await shop.client.get_workflow_handle(workflow_id).fetch_history()).events
@@ -186,6 +187,14 @@ async def retried_activities(shop: Shop, workflow_ids: list[str]) -> Counter[str
             started = event.activity_task_started_event_attributes
             if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and started.attempt > 1:
                 retried[f"{names[started.scheduled_event_id]} ({started.last_failure.message})"] += 1
+            timed_out = event.workflow_task_timed_out_event_attributes
+            # Started and never finished: the worker died running it. (A task that timed out waiting in the dead
+            # worker's own queue was interrupted before it began, and is not counted.)
+            if (
+                event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+                and timed_out.timeout_type == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+            ):
+                retried["workflow task (its worker was killed running it)"] += 1
     return retried
 
 
