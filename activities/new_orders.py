@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities import api
 from activities.letters import console_url
-from activities.notifications import compose, deliver, outbox_key
+from activities.notifications import deliver, queue_email
 from domain.money import Money
 from domain.report import count_of
 from domain.view import OrderView
@@ -33,21 +33,7 @@ async def queue_new_order_email(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, order: OrderView
 ) -> Notification:
     """Queue the operator's email about this new order, once per order; the mail relay sends it."""
-    kind = api.EmailKind.NEW_ORDER
-    message = compose(kind, order, settings)
-    return await notifications.enqueue(
-        sessions,
-        Notification(
-            idempotency_key=outbox_key(order.order_id, kind),
-            order_id=order.order_id,
-            kind=kind.value,
-            recipient=settings.operator_email,
-            subject=str(message["Subject"]),
-            message_id=str(message["Message-ID"]),
-            created_at=datetime.now(UTC),
-            message=message.as_string(),
-        ),
-    )
+    return await queue_email(sessions, settings, api.EmailKind.NEW_ORDER, order)
 
 
 class NewOrderActivities:

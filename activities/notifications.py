@@ -76,7 +76,11 @@ class NotificationActivities:
 
 
 async def queue_email(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, kind: api.EmailKind, order: OrderView, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    kind: api.EmailKind,
+    order: OrderView,
+    now: datetime | None = None,
 ) -> Notification:
     """Put the email of this kind, composed now from `order`, into the outbox for the mail relay to send; once per
     order and kind (a retried step finds it queued and queues nothing more)."""
