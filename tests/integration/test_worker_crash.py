@@ -40,7 +40,7 @@ from store.catalogue import add_product, ledger_balance, stock_levels
 from store.notifications import SENT, get_notification
 from store.payments import CAPTURE
 from store.schema import Base, Notification, PaymentRecord
-from tests.conftest import Mailbox
+from tests.conftest import Mailbox, outbox_sent
 from tests.integration.conftest import Shop
 from tests.sample_orders import an_order
 
@@ -277,7 +277,9 @@ async def test_a_worker_killed_mid_batch_and_restarted_completes_every_order_exa
             payment.order_id: payment.gateway_reference for payment in payments
         }
 
-        # One outbox row per order and kind, every one sent...
+        # One outbox row per order and kind, every one sent... An email the killed worker's relay was sending stays
+        # claimed until its claim runs out (half a minute); then a live relay sends it: wait for that, too.
+        await outbox_sent(sessions, timeout=COMPLETION_TIMEOUT_SECONDS)
         notifications = await all_rows(sessions, Notification)
         assert Counter((row.order_id, row.kind) for row in notifications) == {
             (order_id, kind.value): 1 for order_id in placed for kind in EMAILS
