@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,8 +32,10 @@ from activities.payments import PaymentActivities
 from activities.reports import ReportActivities
 from activities.shipping import ShippingActivities
 from activities.warehouse import WarehouseActivities
+from domain.calendar import prepare_holidays_in_background
 from settings import Settings
 from starter.codec import KeyRing, data_converter
+from starter.digest_schedule import apply_new_order_email
 from store import migrate
 from store.db import create_engine, session_factory
 from workflows import search
@@ -182,16 +186,37 @@ def activity_handlers(sessions: async_sessionmaker[AsyncSession], settings: Sett
     return [handler for system in systems for handler in system(sessions, settings).handlers()]
 
 
+def build_id(folders: tuple[Path, ...] | None = None) -> str:
+    """The worker's build id in Temporal: a digest of the code workflows run (`domain/`, `workflows/`), so that two
+    workers share one exactly when their workflows behave alike.
+
+    The SDK's default digests every loaded module, a tenth of a second before the first poll.
+    """
+    digest = hashlib.sha256()
+    for folder in folders or WORKFLOW_CODE:
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(path.relative_to(folder.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    return f"oms-{digest.hexdigest()[:16]}"
+
+
+WORKFLOW_CODE = (Path(__file__).parent / "domain", Path(__file__).parent / "workflows")
+
+
 def build_worker(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Worker:
     """A worker for the order task queue running the order workflow and all its activities."""
-    return Worker(
+    worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[OrderWorkflow, OrderWorkflowV1, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
         activities=activity_handlers(sessions, settings),
+        build_id=build_id(),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+    # Workflows cannot build holiday tables; they wait for this, which runs while the worker starts polling.
+    prepare_holidays_in_background((settings.country, settings.subdivision))
+    return worker
 
 
 @contextmanager
@@ -218,6 +243,7 @@ def build_warehouse_worker(
         client,
         task_queue=settings.warehouse_task_queue,
         activities=WarehouseActivities(sessions, settings).handlers(),
+        build_id=build_id(),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
@@ -291,11 +317,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
 
 async def apply_new_order_email_setting(client: Client, settings: Settings) -> None:
     """Create, update or remove the hourly new-order digest Schedule as OMS_NEW_ORDER_EMAIL says, and log how."""
-    # Imported here: starter.schedules imports this module for `connect`.
-    from starter.schedules import apply_new_order_email as apply
-
     try:
-        log.info("%s", await apply(client, settings))
+        log.info("%s", await apply_new_order_email(client, settings))
     except RPCError as error:
         # Orders matter more than the digest: the worker runs on and the next start tries again.
         log.warning("new-order digest Schedule not updated: %s", error.message)

@@ -53,28 +53,92 @@ def _holiday_language(entity: type[holidays.HolidayBase]) -> str | None:
     return entity.default_language
 
 
-def _build_holiday_tables() -> dict[tuple[str, str | None], holidays.HolidayBase]:
-    tables: dict[tuple[str, str | None], holidays.HolidayBase] = {}
+def _build_holiday_table(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    entity = _country_entity(country)
+    if entity is None:
+        raise KeyError(f"no public holidays known for country {country!r}")
+    return entity(subdiv=subdivision, language=_holiday_language(entity))
+
+
+def _every_region() -> list[tuple[str, str | None]]:
+    regions: list[tuple[str, str | None]] = []
     for code in dir(holidays.countries):
         entity = _country_entity(code)
         if entity is not None:
-            language = _holiday_language(entity)
-            for subdivision in (None, *entity.subdivisions):
-                tables[(code, subdivision)] = entity(subdiv=subdivision, language=language)
-    return tables
+            regions += [(code, subdivision) for subdivision in (None, *entity.subdivisions)]
+    return regions
 
 
-# One holiday table per (country, subdivision), every region built now (about a quarter of a second, once per
-# process) because a workflow cannot build one: each new table loads its translations through `locale`, which the
-# workflow sandbox forbids outright. Tables fill in years lazily on lookup, so the lock keeps one thread from reading
-# a year that another is still filling in.
-_HOLIDAY_TABLES = _build_holiday_tables()
+# One holiday table per (country, subdivision). A workflow cannot build one (each new table loads its translations
+# through `locale`, which the workflow sandbox forbids outright), so a worker has every region's table built before
+# or while it runs workflows: `prepare_holidays`, which a worker starts in a thread as it begins polling, the shop's
+# own region first. All of them take a fifth of a second, which a worker would otherwise spend before its first
+# poll. Code outside a workflow builds the table it needs when it needs it. Tables fill in years lazily on lookup,
+# so the lock keeps one thread from reading a year that another is still filling in.
+_HOLIDAY_TABLES: dict[tuple[str, str | None], holidays.HolidayBase] = {}
 _HOLIDAY_LOCK = threading.Lock()
+# Held while tables are added; a lookup waits on it while a preparation that will add its table is under way.
+_TABLES_ADDED = threading.Condition()
+_preparations = 0
+
+
+def prepare_holidays(first: tuple[str, str | None] | None = None) -> None:
+    """Build every region's holiday table now, `first` (country, subdivision) before the others; for a worker,
+    outside any workflow."""
+    global _preparations
+    with _TABLES_ADDED:
+        _preparations += 1
+    try:
+        for region in ([first] if first else []) + _every_region():
+            if region not in _HOLIDAY_TABLES:
+                table = _build_holiday_table(*region)
+                with _TABLES_ADDED:
+                    _HOLIDAY_TABLES.setdefault(region, table)
+                    _TABLES_ADDED.notify_all()
+    finally:
+        with _TABLES_ADDED:
+            _preparations -= 1
+            _TABLES_ADDED.notify_all()
+
+
+def prepare_holidays_in_background(first: tuple[str, str | None] | None = None) -> threading.Thread:
+    """`prepare_holidays` in a daemon thread, counted as under way before this returns, so that a workflow
+    looking a holiday up meanwhile waits for its table instead of building it."""
+    global _preparations
+    with _TABLES_ADDED:
+        # Held for the thread until it counts itself: no lookup can find the preparation not yet begun.
+        _preparations += 1
+
+    def prepare() -> None:
+        global _preparations
+        try:
+            prepare_holidays(first)
+        finally:
+            with _TABLES_ADDED:
+                _preparations -= 1
+                _TABLES_ADDED.notify_all()
+
+    thread = threading.Thread(target=prepare, name="holiday tables", daemon=True)
+    thread.start()
+    return thread
+
+
+def _holiday_table(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    region = (country, subdivision)
+    with _TABLES_ADDED:
+        while region not in _HOLIDAY_TABLES and _preparations:
+            _TABLES_ADDED.wait()
+        table = _HOLIDAY_TABLES.get(region)
+        if table is None:
+            # Nobody prepared it: only possible outside a worker, where building it is allowed.
+            table = _HOLIDAY_TABLES[region] = _build_holiday_table(country, subdivision)
+    return table
 
 
 def _holiday_name(country: str, subdivision: str | None, day: date) -> str | None:
+    table = _holiday_table(country, subdivision)
     with _HOLIDAY_LOCK:
-        name = _HOLIDAY_TABLES[(country, subdivision)].get(day)
+        name = table.get(day)
     return name if isinstance(name, str) else None
 
 

@@ -10,19 +10,16 @@ from typing import Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.order import FulfilmentMode
 from settings import Settings
-from starter.codec import PayloadKeysInvalid, PayloadUndecodable
-from starter.operations import OperationFailed, Shop
-from starter.placement import OrderAlreadyExists, OrderInputError
-from starter.stack import StackError
+from starter import failures
+from starter.failures import CommandFailed, SettingsInvalid, failure_line
+from starter.operations import Shop
 from store.db import create_engine, session_factory
-from store.migrate import SchemaOutOfDate
-from worker import SearchAttributesMissing, TemporalUnreachable, WarehouseQueueMissing
+
+__all__ = ["AsJson", "CommandFailed", "ModeOption", "database", "fail", "in_shop", "load_settings", "run"]
 
 T = TypeVar("T")
 
@@ -35,41 +32,21 @@ ModeOption = Annotated[
 ]
 
 
-class CommandFailed(Exception):
-    """A command could not do what was asked; the message is the one line the operator sees."""
-
-
 def run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     """Run one command's async work; every failure becomes one line on stderr and exit status 1."""
     settings = load_settings()
     try:
         return asyncio.run(work(settings))
-    except (
-        CommandFailed,
-        OperationFailed,
-        OrderInputError,
-        OrderAlreadyExists,
-        TemporalUnreachable,
-        SearchAttributesMissing,
-        SchemaOutOfDate,
-        WarehouseQueueMissing,
-        StackError,
-        PayloadKeysInvalid,
-        PayloadUndecodable,
-    ) as error:
-        fail(str(error))
-    except SQLAlchemyError as error:
-        cause = getattr(error, "orig", None) or error
-        fail(f"OMS database {settings.oms_database_display}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?")
     except KeyboardInterrupt:
         fail("interrupted")
     except typer.Exit:
         # The work already told the operator what went wrong with `fail`.
         raise
     except Exception as error:
-        if settings.log_level == "debug":
+        line = failure_line(error, settings)
+        if line is None:
             raise
-        fail(f"unexpected {type(error).__name__}: {error} (OMS_LOG_LEVEL=debug shows the traceback)")
+        fail(line)
 
 
 def fail(message: str) -> NoReturn:
@@ -81,13 +58,9 @@ def fail(message: str) -> NoReturn:
 def load_settings() -> Settings:
     """The configuration, or one line naming the bad OMS_ variable."""
     try:
-        return Settings()
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        # A check across settings has no one field; its message names the variables itself.
-        fail(f"configuration: OMS_{field.upper()}: {message}" if field else f"configuration: {message}")
+        return failures.load_settings()
+    except SettingsInvalid as error:
+        fail(str(error))
 
 
 @asynccontextmanager

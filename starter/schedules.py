@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace as replace_fields
 from datetime import datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -28,9 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from settings import Settings
 from starter.commandline import CommandFailed, fail, run
 from worker import connect
-from workflows import new_order_digest
 from workflows.daily_report import SCHEDULE_ID, DailyReport, DailyReportWorkflow
-from workflows.new_order_digest import NewOrderDigest, NewOrderDigestWorkflow
 
 schedule_app = typer.Typer(
     help="The daily report email as a Temporal Schedule: set its time, see it, run it now, remove it.",
@@ -39,10 +36,6 @@ schedule_app = typer.Typer(
 
 # A Temporal server that was down at report time still sends that morning's report once it is back the same day.
 CATCHUP_WINDOW = timedelta(hours=12)
-# The digest of 13:00-14:00 goes at 14:05: orders placed in the hour's last moments reach the read model meanwhile.
-DIGEST_MINUTE = 5
-# A Temporal server that was down sends the digests of the hours it missed, up to this many hours back.
-DIGEST_CATCHUP_WINDOW = timedelta(hours=6)
 
 
 @schedule_app.command("daily-report")
@@ -158,70 +151,6 @@ def daily_report_schedule(settings: Settings, send_at: time) -> Schedule:
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=CATCHUP_WINDOW),
         state=ScheduleState(
             note=f"yesterday's report to {settings.operator_email} daily at {send_at:%H:%M} {settings.timezone}"
-        ),
-    )
-
-
-async def apply_new_order_email(client: Client, settings: Settings) -> str:
-    """Create or update the `new-order-digest` Schedule when OMS_NEW_ORDER_EMAIL is hourly, remove it otherwise.
-
-    For `oms up` and `oms worker` at start; says in one line how new orders reach the operator.
-    """
-    handle = client.get_schedule_handle(new_order_digest.SCHEDULE_ID)
-    if settings.new_order_email != "hourly":
-        try:
-            await handle.delete()
-            removed = f"; hourly digest Schedule {new_order_digest.SCHEDULE_ID!r} removed"
-        except RPCError as error:
-            if error.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            removed = ""
-        if settings.new_order_email == "off":
-            return f"new-order emails: off{removed}"
-        return f"new-order emails: one per order to {settings.operator_email}{removed}"
-    wanted = new_order_digest_schedule(settings)
-    try:
-        await client.create_schedule(new_order_digest.SCHEDULE_ID, wanted)
-    except ScheduleAlreadyRunningError:
-
-        def replace(existing: ScheduleUpdateInput) -> ScheduleUpdate:
-            # A pause set in Temporal UI survives a restart; everything else is what the settings say now.
-            paused = existing.description.schedule.state.paused
-            return ScheduleUpdate(schedule=replace_fields(wanted, state=replace_fields(wanted.state, paused=paused)))
-
-        await handle.update(replace)
-    return (
-        f"new-order emails: an hourly digest to {settings.operator_email} at :{DIGEST_MINUTE:02d} "
-        f"{settings.timezone} (Temporal Schedule {new_order_digest.SCHEDULE_ID!r})"
-    )
-
-
-def new_order_digest_schedule(settings: Settings) -> Schedule:
-    """The Schedule that starts NewOrderDigestWorkflow every hour, a few minutes past, for the hour before."""
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            NewOrderDigestWorkflow.run,
-            NewOrderDigest(timezone=settings.timezone),
-            id=new_order_digest.SCHEDULE_ID,
-            task_queue=settings.task_queue,
-            execution_timeout=timedelta(hours=6),
-            static_summary="email the operator the last hour's new orders",
-        ),
-        spec=ScheduleSpec(
-            calendars=[
-                ScheduleCalendarSpec(
-                    hour=[ScheduleRange(0, 23)],
-                    minute=[ScheduleRange(DIGEST_MINUTE)],
-                    comment=f"hourly at :{DIGEST_MINUTE:02d}",
-                )
-            ],
-            time_zone_name=settings.timezone,
-        ),
-        # Each run sends its own hour, so runs never get in each other's way: a catch-up sends every missed hour.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL, catchup_window=DIGEST_CATCHUP_WINDOW),
-        state=ScheduleState(
-            note=f"the last hour's new orders to {settings.operator_email} hourly at :{DIGEST_MINUTE:02d} "
-            f"{settings.timezone} (OMS_NEW_ORDER_EMAIL=hourly)"
         ),
     )
 

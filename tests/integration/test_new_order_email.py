@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities import api
 from domain.status import OrderStatus
 from settings import Settings
-from starter.schedules import apply_new_order_email
+from starter.digest_schedule import apply_new_order_email
 from store import orders
 from tests.activities.fixtures_views import placed_order, view_of
 from tests.integration.conftest import Shop

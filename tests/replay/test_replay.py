@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from domain.calendar import prepare_holidays
 from starter.codec import KeyRing, data_converter, new_key
 from workflows.daily_report import DailyReportWorkflow
 from workflows.new_order_digest import NewOrderDigestWorkflow
@@ -33,6 +34,12 @@ def test_histories_of_the_main_paths_are_stored() -> None:
         "daily_report",
         "new_order_digest",
     } <= names
+
+
+@pytest.fixture(autouse=True, scope="module")
+def holiday_tables() -> None:
+    """What a worker prepares for its workflows before they look a holiday up (they cannot build the tables)."""
+    prepare_holidays()
 
 
 def test_the_first_workflows_histories_are_kept_while_its_orders_drain() -> None:

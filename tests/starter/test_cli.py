@@ -155,3 +155,42 @@ def test_every_command_and_option_has_help() -> None:
         if not (command.help if param is None else getattr(param, "help", None))
     ]
     assert missing == []
+
+
+def test_what_oms_worker_runs_loads_neither_the_command_line_nor_alembic() -> None:
+    # A fifth of a second each that a worker would spend before its first poll (`make bench` prints that figure).
+    script = (
+        "import sys, starter.entry, worker; "
+        "print(sorted(name for name in ('starter.cli', 'typer', 'alembic', 'rich', 'openpyxl') if name in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_oms_worker_without_temporal_says_where_it_looked(env: dict[str, str]) -> None:
+    result = oms("worker", env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: cannot reach Temporal at {env['OMS_TEMPORAL_ADDRESS']}: is `oms up` running?"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_oms_worker_with_a_bad_setting_says_which_in_one_line(env: dict[str, str]) -> None:
+    result = oms("worker", env=env | {"OMS_FULFILMENT_MODE": "sometimes"})
+    assert result.returncode == 1
+    assert one_error_line(result.stderr) == "configuration: OMS_FULFILMENT_MODE: Input should be 'auto' or 'manual'"
+
+
+@pytest.mark.parametrize("args", [["worker", "--help"], ["worker", "--warehouse", "--help"]])
+def test_oms_worker_help_comes_from_the_command_line(args: list[str], env: dict[str, str]) -> None:
+    result = oms(*args, env=env)
+    assert result.returncode == 0
+    assert "Run one worker on the order task queue" in result.stdout
+    assert "--warehouse" in result.stdout
+
+
+def test_oms_worker_with_an_unknown_option_is_refused_by_the_command_line(env: dict[str, str]) -> None:
+    result = oms("worker", "--warehose", env=env)
+    assert result.returncode == 2
+    assert "No such option: --warehose" in result.stderr

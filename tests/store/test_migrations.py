@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -179,6 +181,29 @@ async def test_a_worker_refuses_a_database_that_is_not_migrated_and_says_what_to
         f"the OMS database is at revision 0001, this code needs revision {migrate.head()}: run `oms db upgrade` "
         "(or set OMS_MIGRATE_ON_START=true)"
     )
+
+
+async def test_a_worker_accepts_a_database_at_the_newest_migration(empty: AsyncEngine) -> None:
+    await migrate.upgrade(empty)
+
+    await migrate.require_head(empty)
+
+    assert await migrate.current(empty) == migrate.HEAD
+
+
+def test_the_revision_a_worker_checks_for_is_the_head_of_the_migration_scripts() -> None:
+    # Workers check the schema against HEAD without loading Alembic; a new migration must move it.
+    assert migrate.head() == migrate.HEAD
+
+
+def test_checking_the_schema_does_not_load_alembic() -> None:
+    checked = subprocess.run(
+        [sys.executable, "-c", "import sys, worker, store.migrate; print('alembic' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert checked.stdout.strip() == "False"
 
 
 def test_oms_db_upgrade_migrates_an_empty_database_and_a_second_run_changes_nothing(tmp_path: Path) -> None:

@@ -103,6 +103,42 @@ def test_holiday_names_do_not_depend_on_the_worker_locale() -> None:
     assert result.stdout.strip() == "Good Friday"
 
 
+def in_a_fresh_process(script: str) -> str:
+    """What `script` prints, run by a Python that has imported nothing of ours yet."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_importing_the_calendar_builds_no_holiday_table() -> None:
+    # Building every region's table is a fifth of a second a worker would spend before its first poll.
+    assert in_a_fresh_process("import domain.calendar as c; print(len(c._HOLIDAY_TABLES))") == "0"
+
+
+def test_a_holiday_looked_up_while_the_tables_are_prepared_comes_from_the_preparation() -> None:
+    # A workflow cannot build a table (the sandbox forbids `locale`): while a worker prepares them, a lookup waits.
+    script = """
+import datetime, threading, domain.calendar as c
+built = []
+build = c._build_holiday_table
+c._build_holiday_table = lambda *region: built.append((threading.current_thread().name, region)) or build(*region)
+preparing = c.prepare_holidays_in_background(("FR", None))
+print(c.BusinessCalendar(country="FR", timezone="Europe/Paris").holiday(datetime.date(2027, 7, 14)))
+print(built[0], all(name == "holiday tables" for name, _ in built))
+preparing.join()
+print(len(c._HOLIDAY_TABLES) > 900, len(built) == len(c._HOLIDAY_TABLES))
+"""
+    assert in_a_fresh_process(script).splitlines() == [
+        "National Day",
+        "('holiday tables', ('FR', None)) True",
+        "True True",
+    ]
+
+
+def test_outside_a_worker_a_lookup_builds_the_table_it_needs() -> None:
+    script = "import datetime, domain.calendar as c; print(c.BusinessCalendar()"
+    script += ".holiday(datetime.date(2027, 12, 25)), len(c._HOLIDAY_TABLES))"
+    assert in_a_fresh_process(script) == "Christmas Day 1"
+
+
 def test_weekends_are_not_business_days() -> None:
     assert GERMANY.is_business_day(date(2027, 3, 5))
     assert not GERMANY.is_business_day(date(2027, 3, 6))
