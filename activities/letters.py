@@ -80,6 +80,27 @@ def write(
     return _LETTERS[kind](order, settings.shop_name)
 
 
+def undelivered(kind: str, recipient: str, subject: str, order_id: str, answer: str, settings: Settings) -> str:
+    """The subject and plain text of the operator's alert that an order's email was refused for good, as one
+    string: the subject on the first line."""
+    what = kind.replace("_", " ")
+    return "\n".join(
+        [
+            f"Email not delivered: {what} for order {order_id}",
+            f"The mail server refused the {what} email for order {order_id}, for good:",
+            "",
+            f"  To:      {recipient}",
+            f"  Subject: {subject}",
+            f"  Answer:  {answer}",
+            "",
+            "The order carries on without it; it will not be sent again. If the address is wrong, reach the "
+            "customer another way and correct it.",
+            "",
+            f"The order: {console_url(settings, order_id)}",
+        ]
+    )
+
+
 def console_url(settings: Settings, order_id: str) -> str:
     """The order's page in the operator console (OMS_WEB_HOST, OMS_WEB_PORT, OMS_WEB_HTTPS)."""
     host = settings.web_host

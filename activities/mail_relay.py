@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from datetime import UTC, datetime
 from email import message_from_string, policy
 from email.message import EmailMessage
 
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from activities.notifications import compose, deliver
+from activities.notifications import compose, hand_over
 from domain.view import OrderView
 from settings import Settings
 from store import notifications, orders
@@ -26,6 +28,9 @@ EVERY_SECONDS = 1.0
 # Waits double after each failed attempt up to this, so a mail server that is down for hours gets a line a minute.
 LONGEST_WAIT_SECONDS = 60.0
 BATCH = 100
+# Emails claimed at a time: sent well within a claim's half minute even by a slow SMTP server, so no other relay
+# takes one over while it is still being sent.
+CLAIM_BATCH = 20
 
 log = logging.getLogger("oms.mail_relay")
 
@@ -78,23 +83,40 @@ class MailRelay:
         """
         sent = 0
         now = asyncio.get_running_loop().time()
-        for queued in await notifications.pending(self.readers, RELAY_KINDS, BATCH):
+        # Looked for through the readers, so an idle outbox costs no write lock; then claimed in one statement.
+        due = [
+            queued.idempotency_key
+            for queued in await notifications.pending(self.readers, RELAY_KINDS, BATCH)
+            if self._not_before.get(queued.idempotency_key, 0.0) <= now
+        ]
+        for start in range(0, len(due), CLAIM_BATCH):
+            sent += await self._send_claimed(due[start : start + CLAIM_BATCH])
+        return sent
+
+    async def _send_claimed(self, keys: list[str]) -> int:
+        """Claim these emails and hand them to SMTP one by one; how many it took."""
+        sent = 0
+        claimant = uuid.uuid4().hex
+        # Another sender has the others, or a killed one's claim on them is running out: not those emails' fault.
+        claimed = await notifications.claim_many(self.sessions, keys, claimant, datetime.now(UTC))
+        for position, queued in enumerate(claimed):
             key = queued.idempotency_key
-            if self._not_before.get(key, 0.0) > now:
-                continue
             try:
                 message = await self._message(queued)
-                if message is not None and await deliver(self.sessions, self.settings, message, key):
+                if message is None:
+                    await notifications.unclaim(self.sessions, key, claimant)
+                elif await hand_over(self.sessions, self.settings, message, key, claimant):
                     sent += 1
             except ApplicationError as error:
                 if error.type == api.ErrorType.SMTP_UNAVAILABLE:
+                    # The server would refuse the rest too: give their claims back for the next round.
+                    for waiting in claimed[position + 1 :]:
+                        await notifications.unclaim(self.sessions, waiting.idempotency_key, claimant)
                     raise
-                if error.type == api.ErrorType.EMAIL_CLAIMED:
-                    # Another sender has it, or a killed one's claim is running out: not this email's fault.
-                    log.debug("mail relay: %s", error.message)
-                    continue
+                await notifications.unclaim(self.sessions, key, claimant)
                 self._hold(key, error)
             except Exception as error:
+                await notifications.unclaim(self.sessions, key, claimant)
                 self._hold(key, error)
             else:
                 self._email_failures.pop(key, None)

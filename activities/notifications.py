@@ -22,10 +22,14 @@ from domain.view import OrderView
 from settings import Settings
 from store import notifications
 from store.schema import Notification
+from store.transaction import one_transaction
 
 SMTP_TIMEOUT_SECONDS = 10.0
 # SMTP replies from 500 on are permanent: sending again would be refused again.
 PERMANENT_FAILURE = 500
+
+# The outbox kind of the operator's alert that an email was refused for good: not an email of the order's own.
+UNDELIVERED = "undelivered"
 
 log = logging.getLogger("oms.notifications")
 # Characters a refund id may not carry into a Message-ID.
@@ -118,6 +122,15 @@ async def deliver(
         raise ApplicationError(
             f"email {key}: another sender is handing it to SMTP right now; will retry", type=api.ErrorType.EMAIL_CLAIMED
         )
+    return await hand_over(sessions, settings, message, key, claimant)
+
+
+async def hand_over(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str, claimant: str
+) -> bool:
+    """Send the email `claimant` has claimed, with no transaction open, and settle it: sent (True), or failed for
+    good on a 5xx (False, the operator alerted); an SMTP server that cannot take it now gives the claim back and
+    raises a retryable error."""
     try:
         async with aiosmtplib.SMTP(
             hostname=settings.smtp_host, port=settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
@@ -125,10 +138,14 @@ async def deliver(
             await smtp.send_message(message)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as refused:
         if _permanent(refused):
-            await notifications.settle(
-                sessions, key, claimant, datetime.now(UTC), status=notifications.FAILED, failure=str(refused)
+            answer = _answer(refused)
+            alerted = await _mark_failed(sessions, settings, key, claimant, answer)
+            log.error(
+                "email %s: refused for good by the SMTP server (%s); marked failed%s",
+                key,
+                answer,
+                f", the operator alerted at {settings.operator_email}" if alerted else "",
             )
-            log.error("email %s: refused for good by the SMTP server (%s); marked failed", key, refused)
             return False
         await notifications.unclaim(sessions, key, claimant)
         raise _unavailable(settings, key, refused) from refused
@@ -137,6 +154,55 @@ async def deliver(
         raise _unavailable(settings, key, error) from error
     await notifications.settle(sessions, key, claimant, datetime.now(UTC))
     return True
+
+
+async def _mark_failed(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, key: str, claimant: str, answer: str
+) -> bool:
+    """Mark the email failed for good and, in the same transaction, queue the operator's alert about it (unless it
+    was to the shop already, which an alert would not reach either); whether an alert was queued."""
+    now = datetime.now(UTC)
+    async with one_transaction(sessions) as shared:
+        if not await notifications.settle(shared, key, claimant, now, status=notifications.FAILED, failure=answer):
+            return False
+        failed = await notifications.get_notification(shared, key)
+        if failed is None or failed.kind == UNDELIVERED or failed.recipient == settings.operator_email:
+            return False
+        await notifications.enqueue(shared, undelivered_alert(failed, answer, settings, now))
+    return True
+
+
+def undelivered_alert(failed: Notification, answer: str, settings: Settings, now: datetime) -> Notification:
+    """The outbox row of the operator's alert that `failed` was refused for good with the server's `answer`."""
+    subject, _, body = letters.undelivered(
+        failed.kind, failed.recipient, failed.subject, failed.order_id, answer, settings
+    ).partition("\n")
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = formataddr((settings.shop_name, settings.mail_from))
+    message["To"] = formataddr((f"{settings.shop_name} operator", settings.operator_email))
+    message["Date"] = formatdate(usegmt=True)
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = f"<{_NOT_IN_MESSAGE_ID.sub('-', failed.idempotency_key)}.undelivered@{domain}>"
+    message.set_content(body)
+    return Notification(
+        idempotency_key=f"{failed.idempotency_key}:{UNDELIVERED}",
+        order_id=failed.order_id,
+        kind=UNDELIVERED,
+        recipient=settings.operator_email,
+        subject=subject,
+        message_id=str(message["Message-ID"]),
+        created_at=now,
+        message=message.as_string(),
+    )
+
+
+def _answer(refused: aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused) -> str:
+    """The server's reply as it said it, e.g. "550 5.1.1 no such mailbox here" (per recipient when it refused
+    them)."""
+    if isinstance(refused, aiosmtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{each.recipient}: {each.code} {each.message}" for each in refused.recipients)
+    return f"{refused.code} {refused.message}"
 
 
 def _permanent(refused: aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused) -> bool:

@@ -64,6 +64,35 @@ async def claim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str
         return cast("CursorResult[Any]", result).rowcount == 1
 
 
+async def claim_many(
+    sessions: async_sessionmaker[AsyncSession], keys: Collection[str], claimant: str, now: datetime
+) -> list[Notification]:
+    """Claim those of the pending emails under `keys` that no other sender holds, as `claim` does one, in one
+    statement; the rows claimed. On PostgreSQL, rows another relay is claiming at this moment are skipped (FOR
+    UPDATE SKIP LOCKED) rather than waited for, so several relays share the outbox without queueing on each other.
+    """
+    if not keys:
+        return []
+    async with sessions.begin() as session:
+        free = (
+            select(Notification.id)
+            .where(
+                Notification.idempotency_key.in_(keys),
+                Notification.status == PENDING,
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
+            )
+            .with_for_update(skip_locked=True)
+        )
+        claimed = await session.scalars(
+            update(Notification)
+            .where(Notification.id.in_(free.scalar_subquery()))
+            .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+            .returning(Notification),
+            execution_options={"synchronize_session": False},
+        )
+        return sorted(claimed, key=lambda row: row.id)
+
+
 async def settle(
     sessions: async_sessionmaker[AsyncSession],
     idempotency_key: str,

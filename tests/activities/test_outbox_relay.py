@@ -6,20 +6,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities.mail_relay import MailRelay
-from activities.notifications import queue_email
+from activities.notifications import UNDELIVERED, queue_email
 from domain.emails import EmailKind
 from settings import Settings
 from store.notifications import FAILED, SENT, get_notification
 from tests.activities.fixtures_views import placed_order, view_of
-from tests.conftest import Mailbox, free_port
+from tests.conftest import POSTGRESQL, SQLITE, Mailbox, free_port
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -29,6 +32,27 @@ class Refusing:
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         return "550 5.1.1 mailbox unavailable"
+
+
+class RefusingOneDomain:
+    """An SMTP peer that refuses, for good, every recipient at one domain, and keeps what it accepts."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.accepted: list[EmailMessage] = []
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.endswith(f"@{self.domain}"):
+            return "550 5.1.1 no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.accepted.append(message_from_bytes(envelope.content, _class=EmailMessage, policy=policy.default))
+        return "250 OK"
 
 
 @pytest.fixture
@@ -77,6 +101,57 @@ async def test_an_email_the_server_refuses_for_good_is_marked_failed_and_not_tri
     assert await relay.send_pending() == 0
 
 
+async def test_the_operator_is_told_of_an_email_refused_for_good_and_the_alert_goes_out_once(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    peer = RefusingOneDomain("nowhere.example")
+    port = free_port()
+    controller = Controller(peer, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        shop = settings.model_copy(update={"smtp_port": port})
+        view = view_of(placed_order(customer_email="anna@nowhere.example"))
+        queued = await queue_email(sessions, shop, EmailKind.COMPLETED, view, NOW)
+        relay = MailRelay(sessions, shop)
+
+        # The customer's email is refused and marked failed; the operator's alert about it is queued with it...
+        assert await relay.send_pending() == 0
+        # ...and goes out in the next round, once.
+        assert await relay.send_pending() == 1
+        assert await relay.send_pending() == 0
+    finally:
+        controller.stop()
+
+    [alert] = peer.accepted
+    assert alert["To"] == f"{shop.shop_name} operator <{shop.operator_email}>"
+    assert alert["Subject"] == "Email not delivered: completed for order web-1001"
+    body = alert.get_content()
+    assert "To:      anna@nowhere.example" in body
+    assert f"Subject: {queued.subject}" in body
+    assert "550 5.1.1 no such mailbox here" in body
+    assert "/orders/web-1001" in body
+    stored = await get_notification(sessions, f"{queued.idempotency_key}:{UNDELIVERED}")
+    assert stored is not None
+    assert (stored.status, stored.recipient, stored.message_id) == (SENT, shop.operator_email, alert["Message-ID"])
+
+
+async def test_an_alert_the_server_refuses_too_is_marked_failed_without_an_alert_of_its_own(
+    sessions: async_sessionmaker[AsyncSession], refusing: Settings
+) -> None:
+    view = view_of(placed_order())
+    queued = await queue_email(sessions, refusing, EmailKind.ORDER_CONFIRMATION, view, NOW)
+    relay = MailRelay(sessions, refusing)
+
+    assert await relay.send_pending() == 0
+    assert await relay.send_pending() == 0
+
+    alert = await get_notification(sessions, f"{queued.idempotency_key}:{UNDELIVERED}")
+    assert alert is not None
+    assert alert.status == FAILED
+    assert await get_notification(sessions, f"{alert.idempotency_key}:{UNDELIVERED}") is None
+    assert await relay.send_pending() == 0
+
+
 async def test_another_writer_commits_while_the_relay_waits_on_the_smtp_server(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
@@ -110,3 +185,26 @@ async def test_another_writer_commits_while_the_relay_waits_on_the_smtp_server(
             await sending
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("backend", [SQLITE, POSTGRESQL], indirect=True)
+async def test_two_relays_at_once_send_each_email_exactly_once(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp: Mailbox
+) -> None:
+    queued = [
+        await queue_email(sessions, settings, EmailKind.ORDER_CONFIRMATION, view_of(placed_order(external_id=f"{n}")))
+        for n in range(1000, 1060)
+    ]
+    first, second = MailRelay(sessions, settings), MailRelay(sessions, settings)
+
+    # Both look at the same pending rows at once; each email is claimed by one of them.
+    counts = await asyncio.gather(first.send_pending(), second.send_pending())
+
+    assert sum(counts) == len(queued)
+    print(f"\nsent by each relay: {counts}")
+    messages = await smtp.wait_for(len(queued))
+    assert sorted(str(message["Message-ID"]) for message in messages) == sorted(row.message_id for row in queued)
+    for row in queued:
+        stored = await get_notification(sessions, row.idempotency_key)
+        assert stored is not None
+        assert (stored.status, stored.claimed_by) == (SENT, None)
