@@ -27,9 +27,7 @@ def test_make_bytecode_compiles_the_workflow_modules_even_where_python_writes_no
     compiled = Path(importlib.util.cache_from_source(str(ROOT / "workflows" / "order.py")))
     compiled.unlink(missing_ok=True)
 
-    subprocess.run(
-        ["make", "-s", "bytecode"], cwd=ROOT, env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"}, check=True
-    )
+    subprocess.run(["make", "-s", "bytecode"], cwd=ROOT, env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"}, check=True)
 
     assert compiled.is_file()
     assert compiled.stat().st_mtime >= (ROOT / "workflows" / "order.py").stat().st_mtime
