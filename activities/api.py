@@ -243,6 +243,23 @@ class EmailSent(Frozen):
 SEND_EMAIL = ActivityDef("send_email", SendEmail, EmailSent)
 
 
+class QueueEmail(SendEmail):
+    """Put the email into the outbox, composed as of `at` (the workflow's clock), for the mail relay to send."""
+
+    at: datetime
+
+
+class EmailQueued(Frozen):
+    """The queued email's Message-ID (the same for a retry, which finds it queued)."""
+
+    message_id: str
+
+
+# A local activity: the refund workflow's emails go out through the outbox and the mail relay, so no workflow waits
+# on an SMTP server.
+QUEUE_EMAIL = ActivityDef("queue_email", QueueEmail, EmailQueued)
+
+
 # --- orders read model ----------------------------------------------------------------------------------------
 
 

@@ -45,7 +45,30 @@ class NotificationActivities:
 
     def handlers(self) -> list[Callable[..., Awaitable[Any]]]:
         """The activities to register on a worker."""
-        return [self.send_email]
+        return [self.send_email, self.queue_email]
+
+    @api.QUEUE_EMAIL.implementation
+    async def queue_email(self, request: api.QueueEmail) -> api.EmailQueued:
+        """Put the email of this kind for the order (or its refund) into the outbox, whole, unless an earlier
+        attempt did; the mail relay sends it."""
+        order = request.order
+        message = compose(
+            request.kind, order, self.settings, refund=request.refund, sequence=request.sequence, now=request.at
+        )
+        queued = await notifications.enqueue(
+            self.sessions,
+            Notification(
+                idempotency_key=outbox_key(order.order_id, request.kind, request.refund, request.sequence),
+                order_id=order.order_id,
+                kind=request.kind.value,
+                recipient=recipient(request.kind, order, self.settings)[1],
+                subject=str(message["Subject"]),
+                message_id=str(message["Message-ID"]),
+                created_at=datetime.now(UTC),
+                message=message.as_string(),
+            ),
+        )
+        return api.EmailQueued(message_id=queued.message_id)
 
     @api.SEND_EMAIL.implementation
     async def send_email(self, request: api.SendEmail) -> api.EmailSent:

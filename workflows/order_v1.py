@@ -870,6 +870,7 @@ class OrderWorkflowV1:
                 calendar=policy.calendar,
                 sla_business_days=policy.refund_sla_business_days,
                 reminder_time=policy.refund_reminder_time,
+                emails_through_the_outbox=True,
             ),
             id=refund.refund_id,
             # Money already promised must go back even if someone terminates the order by hand.

@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import api
-from activities.notifications import NotificationActivities
+from activities.mail_relay import MailRelay
+from activities.notifications import NotificationActivities, compose
 from domain.order import PaymentMethod
 from domain.refund import RefundKind, RefundView
 from domain.status import OrderStatus
@@ -293,3 +294,54 @@ async def test_the_reason_and_names_are_escaped_in_the_html_of_operator_emails(
     assert "&lt;b&gt;wrong&lt;/b&gt; size &amp; colour" in html
     assert "Mug &amp; &lt;i&gt;Co&lt;/i&gt;" in html
     assert "<b>wrong</b> size & colour" in text
+
+
+# --- through the outbox -----------------------------------------------------------------------------------------
+
+
+async def queue_at(
+    mailer: NotificationActivities, kind: api.EmailKind, refund: RefundView, at: datetime, sequence: int = 0
+) -> api.EmailQueued:
+    """Run the queue-email local activity as a refund workflow asks for it at `at` (its clock)."""
+    request = api.QueueEmail(kind=kind, order=refunding(refund.method), refund=refund, sequence=sequence, at=at)
+    return await ActivityEnvironment().run(mailer.queue_email, request)
+
+
+def composed_reminder(mailer: NotificationActivities, refund: RefundView, at: datetime) -> Message:
+    """The reminder as `compose` writes it for the same refund at the same moment."""
+    return compose(Kind.REFUND_REMINDER, refunding(refund.method), mailer.settings, refund=refund, sequence=2, now=at)
+
+
+async def test_a_refund_email_queued_for_the_relay_is_the_email_send_email_would_have_sent(
+    mailer: NotificationActivities, sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp: Mailbox
+) -> None:
+    refund = a_refund(method=PaymentMethod.BANK_TRANSFER)
+    at = DEADLINE - timedelta(days=2)
+
+    queued = await queue_at(mailer, Kind.REFUND_REMINDER, refund, at, sequence=2)
+
+    assert smtp.messages == []  # nothing talks SMTP until the relay does
+    row = await notifications.get_notification(sessions, f"web-1001:refund_reminder:{refund.refund_id}:2")
+    assert row is not None
+    assert (row.status, row.message_id, row.recipient) == (notifications.PENDING, queued.message_id, OPERATOR)
+    assert await MailRelay(sessions, settings).send_pending() == 1
+    [relayed] = await smtp.wait_for(1)
+    assert relayed["Message-ID"] == queued.message_id
+    await send_at(mailer, Kind.REFUND_REMINDER, refund, at, sequence=2)
+    assert len(smtp.messages) == 1  # the same key: send_email finds it sent
+    # As received over SMTP, lines end in CRLF.
+    received = tuple(part.replace("\r\n", "\n") for part in bodies(relayed))
+    assert received == bodies(composed_reminder(mailer, refund, at))
+
+
+async def test_a_retried_queue_email_queues_nothing_more(
+    mailer: NotificationActivities, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    refund = a_refund()
+
+    first = await queue_at(mailer, Kind.REFUNDED, refund, DEADLINE)
+    again = await queue_at(mailer, Kind.REFUNDED, refund, DEADLINE + timedelta(minutes=1))
+
+    assert again.message_id == first.message_id
+    rows = await notifications.pending(sessions, (), 100)
+    assert [row.idempotency_key for row in rows] == [f"web-1001:refunded:{refund.refund_id}"]

@@ -35,7 +35,7 @@ from settings import Settings
 from store.catalogue import add_product, ledger_balance, stock_levels
 from store.notifications import SENT
 from store.schema import Notification, RefundPaymentRecord, RefundRecord
-from tests.conftest import Mailbox
+from tests.conftest import Mailbox, outbox_sent
 from tests.integration.conftest import Shop
 from tests.integration.test_worker_crash import (
     all_rows,
@@ -138,6 +138,9 @@ async def test_refunds_interrupted_by_a_killed_worker_each_pay_back_restock_and_
         # One refund email per customer: one outbox row each, sent. SMTP cannot be part of a transaction, so a kill
         # between the server accepting a message and the outbox commit sends it again: the same message under the
         # same Message-ID, which mail clients drop (README, "Exactly once"). Nothing may be lost or sent a third time.
+        # Refunds queue their emails for the mail relay; one the killed worker's relay was sending goes out when its
+        # claim runs out (half a minute).
+        await outbox_sent(sessions, timeout=DONE_TIMEOUT_SECONDS)
         outbox = [row for row in await all_rows(sessions, Notification) if row.kind == EmailKind.REFUNDED.value]
         assert sorted(row.order_id for row in outbox) == sorted(placed)
         assert {row.status for row in outbox} == {SENT}

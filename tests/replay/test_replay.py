@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from workflows.refund import RefundWorkflow
 
 STORED = Path(__file__).parent.parent / "histories"
 # The first order workflow's histories (type OrderWorkflow) keep replaying while its orders drain.
-HISTORIES = sorted([*STORED.glob("*.json"), *STORED.glob("v1/*.json")])
+HISTORIES = sorted([*STORED.glob("*.json"), *STORED.glob("v1/*.json"), *STORED.glob("send_email/*.json")])
 
 
 def test_histories_of_the_main_paths_are_stored() -> None:
@@ -40,6 +41,33 @@ def test_histories_of_the_main_paths_are_stored() -> None:
 def holiday_tables() -> None:
     """What a worker prepares for its workflows before they look a holiday up (they cannot build the tables)."""
     prepare_holidays()
+
+
+def test_refunds_that_sent_their_emails_themselves_keep_their_histories() -> None:
+    # Refunds begun before their emails went through the outbox still run `send_email`, and replay that way.
+    assert {path.stem for path in STORED.glob("send_email/*.json")} >= {
+        "refunded_order.refund-1",
+        "cancelled_order.refund-1",
+        "bank_transfer_refund.refund-1",
+    }
+
+
+@pytest.mark.parametrize("path", sorted(STORED.glob("*.refund*.json")), ids=lambda path: path.stem)
+def test_refunds_recorded_now_queue_their_emails_for_the_relay(path: Path) -> None:
+    events = json.loads(path.read_text())["events"]
+    activities = [
+        event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for event in events
+        if "activityTaskScheduledEventAttributes" in event
+    ]
+    local_activities = [
+        json.loads(base64.b64decode(payload["data"]))["activity_type"]
+        for event in events
+        if event.get("markerRecordedEventAttributes", {}).get("markerName") == "core_local_activity"
+        for payload in event["markerRecordedEventAttributes"]["details"]["data"]["payloads"]
+    ]
+    assert "send_email" not in activities
+    assert "queue_email" in local_activities
 
 
 def test_the_first_workflows_histories_are_kept_while_its_orders_drain() -> None:

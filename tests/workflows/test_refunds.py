@@ -19,6 +19,7 @@ from domain.status import OrderStatus
 from domain.view import OrderView
 from gateways.payments import REFUND_OUTAGE_CARD
 from store.catalogue import ledger_balance, stock_levels
+from tests.conftest import outbox_sent
 from tests.sample_orders import an_order
 from tests.workflows.conftest import Shop
 from workflows.order import OrderWorkflow
@@ -64,6 +65,8 @@ async def warehouse_tasks(shop: Shop, order_id: str) -> dict[str, str]:
 
 async def assert_exactly_once(shop: Shop, final: OrderView) -> None:
     """One gateway refund and one customer email per refund that moved money; stock that adds up."""
+    # Refund emails leave through the outbox: the mail relay sends them soon after the refund has queued them.
+    await outbox_sent(shop.sessions)
     paid = await refund_payments(shop)
     for refund in final.refunds:
         assert paid.get(refund.refund_id, 0) == (0 if refund.amount.is_zero else 1), refund.refund_id
@@ -101,6 +104,7 @@ async def test_a_completed_order_is_refunded_in_full_within_five_business_days(s
     assert refund.restocked_units == 2
     stock_after = {level.sku: level.available for level in await stock_levels(shop.sessions)}
     assert stock_after["MUG-ENAMEL"] == stock_before["MUG-ENAMEL"] + 2
+    await outbox_sent(shop.sessions)
     refunded_email = shop.mailbox.with_subject("refund")
     assert len(refunded_email) == 1
     assert "34.70" in refunded_email[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -131,6 +135,7 @@ async def test_a_partial_refund_then_the_rest_gives_back_every_unit_and_the_ship
     assert final.refunds[0].amount + final.refunds[1].amount == order.total
     statuses = [entry.status for entry in final.timeline if entry.status]
     assert statuses[-4:] == [OrderStatus.REFUNDING, OrderStatus.COMPLETED, OrderStatus.REFUNDING, OrderStatus.REFUNDED]
+    await outbox_sent(shop.sessions)
     assert len(shop.mailbox.with_subject("refund")) == 2
     await assert_exactly_once(shop, final)
 
@@ -196,6 +201,7 @@ async def test_cancelling_before_shipment_releases_the_stock_and_refunds_the_cap
     assert statuses[-2:] == [OrderStatus.REFUNDING, OrderStatus.CANCELLED]
     levels = {level.sku: level for level in await stock_levels(shop.sessions)}
     assert levels["TSHIRT-M"].reserved == 0
+    await outbox_sent(shop.sessions)
     assert len(shop.mailbox.with_subject("cancelled")) == 1
     await assert_exactly_once(shop, final)
 
@@ -245,12 +251,13 @@ async def test_a_bank_transfer_refund_waits_for_the_payout_with_reminders_and_an
     calendar = shop.settings.calendar
     escalation_at = calendar.deadline(refund.requested_at, 4)
     await shop.env.sleep(escalation_at - await shop.env.get_current_time() + timedelta(minutes=5))
+    # The order hears of the escalation once its email is queued; the mail relay sends it soon after.
+    waiting = await shop.until(handle, lambda view: view.refunds[0].escalated_at is not None)
+    await outbox_sent(shop.sessions)
 
     operator = shop.mailbox.to(shop.settings.operator_email)
     subjects = [message["Subject"] for message in operator]
-    waiting = await shop.status(handle)
     assert waiting.status is OrderStatus.REFUNDING
-    assert waiting.refunds[0].escalated_at is not None
     assert any("[urgent]" in subject.lower() for subject in subjects), subjects
     reminders = [subject for subject in subjects if "reminder" in subject.lower()]
     assert len(reminders) >= 3, subjects  # business days 1 to 4 each bring one
