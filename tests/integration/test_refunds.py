@@ -13,6 +13,7 @@ from domain.order import FulfilmentMode
 from domain.status import OrderStatus
 from settings import Settings
 from starter.placement import place_order
+from tests.conftest import outbox_sent
 from tests.integration.conftest import Shop
 from tests.integration.test_operator_commands import temporal_signal
 from tests.sample_orders import an_order
@@ -81,7 +82,9 @@ async def test_a_bank_transfer_refund_is_found_by_its_deadline_and_finished_by_r
         await asyncio.sleep(0.2)  # visibility is eventually consistent
         found = [execution.id async for execution in shop.client.list_workflows(query)]
     assert found == [f"order-{order_id}"]
-    # The payout request (the operator also hears of every new order: OMS_NEW_ORDER_EMAIL=each).
+    # The payout request (the operator also hears of every new order: OMS_NEW_ORDER_EMAIL=each), which the refund
+    # queued before the order heard it awaits the payout; the mail relay sends it.
+    await outbox_sent(shop.sessions)
     assert len([m for m in shop.mailbox.to(shop.settings.operator_email) if "pay back" in m["Subject"]]) == 1
 
     code, _out, err = await oms(shop.settings, "order", "refund-paid-out", order_id, "--reference", "SEPA-BACK")
