@@ -7,14 +7,13 @@ import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
-from email import message_from_string, policy
-from email.message import EmailMessage
+from email.message import Message
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from activities.notifications import compose, hand_over
+from activities.notifications import Composed, compose, hand_over
 from domain.view import OrderView
 from settings import Settings
 from store import notifications, orders
@@ -123,11 +122,11 @@ class MailRelay:
                 self._not_before.pop(key, None)
         return sent
 
-    async def _message(self, queued: Notification) -> EmailMessage | None:
+    async def _message(self, queued: Notification) -> Message | Composed | None:
         """The queued email as it was composed; None while the order a new-order email (queued before emails were
         kept whole) is about is not in the read model."""
         if queued.message is not None:
-            return message_from_string(queued.message, _class=EmailMessage, policy=policy.default)
+            return Composed(queued.message, queued.recipient)
         record = await orders.get_order(self.readers, queued.order_id)
         if record is None:
             # The projection queues the email just before it writes the order; the next round finds it.

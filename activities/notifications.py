@@ -6,10 +6,15 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate
-from typing import Any
+from typing import Any, cast
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +32,11 @@ from store.transaction import one_transaction
 SMTP_TIMEOUT_SECONDS = 10.0
 # SMTP replies from 500 on are permanent: sending again would be refused again.
 PERMANENT_FAILURE = 500
+
+# Header lines are folded at this many columns (RFC 5322's recommendation).
+HEADER_LINE = 78
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
 
 # The outbox kind of the operator's alert that an email was refused for good: not an email of the order's own.
 UNDELIVERED = "undelivered"
@@ -51,23 +61,15 @@ class NotificationActivities:
     async def queue_email(self, request: api.QueueEmail) -> api.EmailQueued:
         """Put the email of this kind for the order (or its refund) into the outbox, whole, unless an earlier
         attempt did; the mail relay sends it."""
-        order = request.order
-        message = compose(
-            request.kind, order, self.settings, refund=request.refund, sequence=request.sequence, now=request.at
+        row = queued_email(
+            request.kind,
+            request.order,
+            self.settings,
+            refund=request.refund,
+            sequence=request.sequence,
+            now=request.at,
         )
-        queued = await notifications.enqueue(
-            self.sessions,
-            Notification(
-                idempotency_key=outbox_key(order.order_id, request.kind, request.refund, request.sequence),
-                order_id=order.order_id,
-                kind=request.kind.value,
-                recipient=recipient(request.kind, order, self.settings)[1],
-                subject=str(message["Subject"]),
-                message_id=str(message["Message-ID"]),
-                created_at=datetime.now(UTC),
-                message=message.as_string(),
-            ),
-        )
+        queued = await notifications.enqueue(self.sessions, row)
         return api.EmailQueued(message_id=queued.message_id)
 
     @api.SEND_EMAIL.implementation
@@ -83,22 +85,13 @@ class NotificationActivities:
             sequence=request.sequence,
             now=activity.info().scheduled_time,
         )
-        key = outbox_key(order.order_id, request.kind, request.refund, request.sequence)
-        queued = await notifications.enqueue(
-            self.sessions,
-            Notification(
-                idempotency_key=key,
-                order_id=order.order_id,
-                kind=request.kind.value,
-                recipient=recipient(request.kind, order, self.settings)[1],
-                subject=str(message["Subject"]),
-                message_id=str(message["Message-ID"]),
-                created_at=datetime.now(UTC),
-            ),
+        row = outbox_row(
+            request.kind, order, self.settings, message, refund=request.refund, sequence=request.sequence, whole=False
         )
+        queued = await notifications.enqueue(self.sessions, row)
         if queued.status == notifications.SENT:
             return api.EmailSent(message_id=queued.message_id, already_sent=True)
-        sent = await deliver(self.sessions, self.settings, message, key)
+        sent = await deliver(self.sessions, self.settings, message, row.idempotency_key)
         return api.EmailSent(message_id=queued.message_id, already_sent=not sent)
 
 
@@ -111,25 +104,48 @@ async def queue_email(
 ) -> Notification:
     """Put the email of this kind, composed now from `order`, into the outbox for the mail relay to send; once per
     order and kind (a retried step finds it queued and queues nothing more)."""
-    message = compose(kind, order, settings, now=now)
-    return await notifications.enqueue(
-        sessions,
-        Notification(
-            idempotency_key=outbox_key(order.order_id, kind),
-            order_id=order.order_id,
-            kind=kind.value,
-            recipient=recipient(kind, order, settings)[1],
-            subject=str(message["Subject"]),
-            message_id=str(message["Message-ID"]),
-            created_at=datetime.now(UTC),
-            message=message.as_string(),
-        ),
+    return await notifications.enqueue(sessions, queued_email(kind, order, settings, now=now))
+
+
+def queued_email(
+    kind: api.EmailKind,
+    order: OrderView,
+    settings: Settings,
+    *,
+    refund: RefundView | None = None,
+    sequence: int = 0,
+    now: datetime | None = None,
+) -> Notification:
+    """The outbox row of the email of this kind, composed now and kept whole: what the mail relay sends."""
+    message = compose(kind, order, settings, refund=refund, sequence=sequence, now=now)
+    return outbox_row(kind, order, settings, message, refund=refund, sequence=sequence)
+
+
+def outbox_row(
+    kind: api.EmailKind,
+    order: OrderView,
+    settings: Settings,
+    message: Message,
+    *,
+    refund: RefundView | None = None,
+    sequence: int = 0,
+    whole: bool = True,
+) -> Notification:
+    """The outbox row of `message`, the email of this kind for the order; `whole` keeps its text for the relay (the
+    send_email activity sends its own)."""
+    return Notification(
+        idempotency_key=outbox_key(order.order_id, kind, refund, sequence),
+        order_id=order.order_id,
+        kind=kind.value,
+        recipient=recipient(kind, order, settings)[1],
+        subject=str(message["Subject"]),
+        message_id=str(message["Message-ID"]),
+        created_at=datetime.now(UTC),
+        message=text_of(message) if whole else None,
     )
 
 
-async def deliver(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str
-) -> bool:
+async def deliver(sessions: async_sessionmaker[AsyncSession], settings: Settings, message: Message, key: str) -> bool:
     """Claim the queued email, hand it to SMTP with no transaction open, then mark it sent.
 
     A sender killed mid-send leaves its claim to run out (half a minute), and the next sender sends again; only a kill
@@ -148,8 +164,20 @@ async def deliver(
     return await hand_over(sessions, settings, message, key, claimant)
 
 
+@dataclass(frozen=True)
+class Composed:
+    """An email as the outbox keeps it, ready for SMTP: its 7-bit text (`text_of`) and the address it goes to."""
+
+    text: str
+    recipient: str
+
+
 async def hand_over(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, message: EmailMessage, key: str, claimant: str
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    message: Message | Composed,
+    key: str,
+    claimant: str,
 ) -> bool:
     """Send the email `claimant` has claimed, with no transaction open, and settle it: sent (True), or failed for
     good on a 5xx (False, the operator alerted); an SMTP server that cannot take it now gives the claim back and
@@ -158,7 +186,12 @@ async def hand_over(
         async with aiosmtplib.SMTP(
             hostname=settings.smtp_host, port=settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS
         ) as smtp:
-            await smtp.send_message(message)
+            if isinstance(message, Composed):
+                # As it was composed: neither parsed nor written out again. It is 7-bit (every email the outbox
+                # ever kept whole is); UTF-8 only keeps a row that is not from being refused by the encoder.
+                await smtp.sendmail(settings.mail_from, [message.recipient], message.text.encode("utf-8"))
+            else:
+                await smtp.send_message(message)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as refused:
         if _permanent(refused):
             answer = _answer(refused)
@@ -249,17 +282,20 @@ def compose(
     refund: RefundView | None = None,
     sequence: int = 0,
     now: datetime | None = None,
-) -> EmailMessage:
+) -> Message:
     """The complete email of this kind for the order: headers, a plain-text part and an HTML alternative.
 
     `letters.write` says what it says: refund kinds need `refund` (a non-retryable `EmailNotApplicable` error
     without it); `now` is when the workflow asked for the email, which reminders count the days left from.
+
+    Built with the email package's classic classes: every order sends several, and the modern `EmailMessage`
+    takes five times as long to compose one. `text_of` gives what goes to SMTP, 7-bit throughout.
     """
     letter = letters.write(kind, order, settings, refund=refund, sequence=sequence, now=now)
-    message = EmailMessage()
-    message["Subject"] = letter.subject
-    message["From"] = formataddr((settings.shop_name, settings.mail_from))
-    message["To"] = formataddr(recipient(kind, order, settings))
+    message = MIMEMultipart("alternative")
+    message["Subject"] = _header(letter.subject)
+    message["From"] = _address(settings.shop_name, settings.mail_from)
+    message["To"] = _address(*recipient(kind, order, settings))
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id(
         order.order_id,
@@ -268,9 +304,42 @@ def compose(
         refund_id=refund.refund_id if refund is not None and kind.about_a_refund else None,
         sequence=sequence,
     )
-    message.set_content(letters.text(letter, order, settings.shop_name))
-    message.add_alternative(letters.html(letter, order, settings.shop_name), subtype="html")
+    message.attach(_text(letters.text(letter, order, settings.shop_name), "plain"))
+    message.attach(_text(letters.html(letter, order, settings.shop_name), "html"))
     return message
+
+
+def text_of(message: Message) -> str:
+    """The email as SMTP takes it and the outbox keeps it: headers folded to 78 columns, as the RFC recommends."""
+    return message.as_string(maxheaderlen=HEADER_LINE)
+
+
+def _one_line(value: str) -> str:
+    # The check the modern EmailMessage makes: a line break in a header value would start a header of its own.
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"Header values may not contain linefeed or carriage return characters: {value[:80]!r}")
+    return value
+
+
+def _header(value: str) -> str:
+    """A header value, RFC 2047-encoded when it is not ASCII (`str()` of it is the text again)."""
+    if value.isascii():
+        return _one_line(value)
+    # The classic API takes a Header for a header value; typeshed knows only str.
+    return cast("str", Header(_one_line(value), "utf-8"))
+
+
+def _address(name: str, address: str) -> str:
+    """`Name <address>`, the name RFC 2047-encoded when it is not ASCII."""
+    return formataddr((_one_line(name), _one_line(address)), charset="utf-8")
+
+
+def _text(body: str, subtype: str) -> MIMENonMultipart:
+    """A text part: ASCII as it is, anything else UTF-8 in quoted-printable (readable, and 7-bit for any server)."""
+    charset = Charset("us-ascii") if body.isascii() else _UTF8
+    part = MIMENonMultipart("text", subtype, charset=str(charset))
+    part.set_payload(body, charset)
+    return part
 
 
 def recipient(kind: api.EmailKind, order: OrderView, settings: Settings) -> tuple[str, str]:

@@ -11,12 +11,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities import api
 from activities.new_orders import queue_new_order_email
-from activities.notifications import queue_email
+from activities.notifications import queued_email
 from domain.emails import EmailKind
 from domain.progress import OrderChanges, ReadModelBehind
 from domain.view import OrderView
 from settings import Settings
-from store import orders, refunds
+from store import notifications, orders, refunds
 from store.transaction import one_transaction
 
 # What a step's outcome does to the order's view (a `domain.progress` function with its arguments bound), and the
@@ -36,8 +36,7 @@ async def write_order(
     The outcome is version `changes.version + 1`, which the workflow keeps free for it. A late retry of a step whose
     transaction already committed writes nothing older over what is stored, and finds its emails queued.
     """
-    record = await orders.get_order(sessions, changes.order_id)
-    stored = OrderView.model_validate_json(record.view_json) if record is not None else None
+    stored = await orders.stored_view(sessions, changes.order_id)
     try:
         view = changes.applied_to(stored)
     except ReadModelBehind as behind:
@@ -46,11 +45,11 @@ async def write_order(
     if outcome is not None:
         emails += outcome(view)
         view.version = changes.version + 1
-    await orders.project(sessions, view)
+    await orders.write_over(sessions, view, stored)
     for kind in emails:
-        await queue_email(sessions, settings, kind, view, changes.at)
+        await notifications.queue(sessions, queued_email(kind, view, settings, now=changes.at))
     if stored is None and settings.new_order_email == "each":
-        await queue_new_order_email(sessions, settings, view)
+        await notifications.queue(sessions, queued_email(api.EmailKind.NEW_ORDER, view, settings))
     return view
 
 

@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Insert, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
 
 
 def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
@@ -93,3 +94,18 @@ def displayed_url(url: str) -> str:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_new(session: AsyncSession, entity: type[DeclarativeBase]) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING into `entity`'s table, as the session's database spells it: a row whose
+    key is stored already is left as it is, without an error that would end the transaction on PostgreSQL."""
+    backend = session.get_bind().dialect.name
+    if backend == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(entity).on_conflict_do_nothing()
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(entity).on_conflict_do_nothing()
+    raise ValueError(f"insert_new: SQLite or PostgreSQL only, not {backend}")

@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
+from store.db import insert_new
 from store.schema import Notification, OrderRecord
+from store.transaction import joined
 
 PENDING = "pending"
 SENT = "sent"
@@ -46,6 +48,19 @@ async def enqueue(sessions: async_sessionmaker[AsyncSession], notification: Noti
         if queued is None:
             raise
         return queued
+
+
+async def queue(sessions: async_sessionmaker[AsyncSession], notification: Notification) -> bool:
+    """In a step's transaction (`one_transaction`): queue the email as pending, unless an earlier attempt queued it
+    under the same key (that one stands); whether this call did. One statement: no look-up, no savepoint."""
+    if not joined(sessions):
+        raise TypeError("notifications.queue writes inside one_transaction(...) only: nothing would commit it")
+    values = {column.key: getattr(notification, column.key) for column in Notification.__table__.columns}
+    values.pop("id")
+    values["status"] = PENDING
+    async with sessions() as session:
+        result = await session.execute(insert_new(session, Notification).values(**values))
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 async def claim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str, claimant: str, now: datetime) -> bool:

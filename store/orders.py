@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Boolean, ColumnElement, String, bindparam, func, or_, select, update
+from sqlalchemy import Boolean, ColumnElement, CursorResult, String, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
@@ -17,7 +17,9 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from domain.status import OperatorList
 from domain.view import OrderView
 from store.changes import OrderChange, announce
+from store.db import insert_new
 from store.schema import FeedbackRecord, OrderRecord, OrderStatusChange
+from store.transaction import joined
 
 
 async def project(sessions: async_sessionmaker[AsyncSession], view: OrderView) -> int:
@@ -27,6 +29,41 @@ async def project(sessions: async_sessionmaker[AsyncSession], view: OrderView) -
     except IntegrityError:
         # A concurrent projection inserted the row first; the version comparison now decides who wins.
         return await _write_if_newer(sessions, view)
+
+
+async def stored_view(sessions: async_sessionmaker[AsyncSession], order_id: str) -> OrderView | None:
+    """The order's view as the read model holds it, None before its first write; only that column is read."""
+    async with sessions() as session:
+        view_json = await session.scalar(select(OrderRecord.view_json).where(OrderRecord.order_id == order_id))
+    return OrderView.model_validate_json(view_json) if view_json is not None else None
+
+
+async def write_over(sessions: async_sessionmaker[AsyncSession], view: OrderView, stored: OrderView | None) -> int:
+    """Write the order's view over `stored`, the view this transaction read (`stored_view`), unless that is as new;
+    the version the read model holds now. For a step's transaction: no savepoint, no look-up of what is stored.
+
+    The status changes `stored`'s timeline holds are stored (they commit together), so only the ones after them are
+    added. A concurrent writer that got in between the read and this write (PostgreSQL's read-committed; SQLite's
+    writers take the lock before the read) leaves the version check to `project`.
+    """
+    if not joined(sessions):
+        raise TypeError("orders.write_over writes inside one_transaction(...) only: nothing would commit it")
+    if stored is not None and stored.version >= view.version:
+        return stored.version
+    columns = _columns(view)
+    async with sessions() as session:
+        if stored is None:
+            written = await session.execute(insert_new(session, OrderRecord).values(**columns))
+        else:
+            written = await session.execute(
+                update(OrderRecord)
+                .where(OrderRecord.order_id == view.order_id, OrderRecord.version < view.version)
+                .values(**columns)
+            )
+        if cast("CursorResult[Any]", written).rowcount != 1:
+            return await project(sessions, view)
+        await _append_status_changes(session, view, len(_status_changes(stored)) if stored is not None else 0)
+    return view.version
 
 
 async def get_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> OrderRecord | None:
@@ -209,22 +246,37 @@ async def _write_if_newer(sessions: async_sessionmaker[AsyncSession], view: Orde
 
 
 async def _add_status_changes(session: AsyncSession, view: OrderView) -> None:
-    """Append the status changes of the timeline that are not stored yet, and announce them to live pages.
-
-    The timeline only ever grows. The announcement commits with the rows, so no page hears of a change that
-    was rolled back.
-    """
-    changes = [(entry.status.value, entry.at) for entry in view.timeline if entry.status is not None]
+    """Append the status changes of the timeline that are not stored yet, counting the stored ones."""
     stored = await session.scalar(
         select(func.count()).select_from(OrderStatusChange).where(OrderStatusChange.order_id == view.order_id)
     )
+    await _append_status_changes(session, view, stored or 0)
+
+
+async def _append_status_changes(session: AsyncSession, view: OrderView, stored: int) -> None:
+    """Append the timeline's status changes from the `stored`-th on, and announce them to live pages.
+
+    The timeline only ever grows. One statement for them all; one already stored (a racing writer's) is left as it
+    is. The announcement commits with the rows, so no page hears of a change that was rolled back.
+    """
     added = [
-        OrderStatusChange(order_id=view.order_id, seq=seq, status=status, at=at)
-        for seq, (status, at) in enumerate(changes)
-        if seq >= (stored or 0)
+        OrderChange.entered(view.order_id, seq, status, at)
+        for seq, (status, at) in enumerate(_status_changes(view))
+        if seq >= stored
     ]
-    session.add_all(added)
-    await announce(session, [OrderChange.entered(row.order_id, row.seq, row.status, row.at) for row in added])
+    if not added:
+        return
+    await session.execute(
+        insert_new(session, OrderStatusChange).values(
+            [{"order_id": row.order_id, "seq": row.seq, "status": row.status.value, "at": row.at} for row in added]
+        )
+    )
+    await announce(session, added)
+
+
+def _status_changes(view: OrderView) -> list[tuple[str, datetime]]:
+    """The statuses the order entered, in order, and when."""
+    return [(entry.status.value, entry.at) for entry in view.timeline if entry.status is not None]
 
 
 def _columns(view: OrderView) -> dict[str, Any]:

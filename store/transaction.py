@@ -64,3 +64,8 @@ async def one_transaction(
     """
     async with sessions.begin() as session:
         yield cast("async_sessionmaker[AsyncSession]", _Shared(session))
+
+
+def joined(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """True for the sessions of a `one_transaction` block: a write through them commits with the block."""
+    return isinstance(sessions, _Shared)

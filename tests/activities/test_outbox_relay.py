@@ -17,14 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities.mail_relay import MailRelay
-from activities.notifications import UNDELIVERED, queue_email
+from activities.notifications import UNDELIVERED, compose, queue_email
 from domain.emails import EmailKind
 from settings import Settings
-from store.notifications import FAILED, SENT, get_notification
-from tests.activities.fixtures_views import placed_order, view_of
+from store.notifications import FAILED, PENDING, SENT, get_notification
+from store.schema import Notification
+from tests.activities.fixtures_views import placed_order, shipped_with, view_of
 from tests.conftest import POSTGRESQL, SQLITE, Mailbox, free_port
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+SHIPMENT = shipped_with("sandbox-post", "SBX0123456789")
 
 
 class Refusing:
@@ -208,3 +210,102 @@ async def test_two_relays_at_once_send_each_email_exactly_once(
         stored = await get_notification(sessions, row.idempotency_key)
         assert stored is not None
         assert (stored.status, stored.claimed_by) == (SENT, None)
+
+
+class Raw:
+    """An SMTP peer that keeps each message exactly as it came over the wire, with its envelope."""
+
+    def __init__(self) -> None:
+        self.received: list[Envelope] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def raw(settings: Settings) -> Iterator[tuple[Raw, Settings]]:
+    """A raw-keeping SMTP peer and settings pointing at it."""
+    peer = Raw()
+    port = free_port()
+    controller = Controller(peer, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield peer, settings.model_copy(update={"smtp_port": port})
+    finally:
+        controller.stop()
+
+
+async def test_the_relay_sends_a_queued_email_as_it_was_stored_to_the_address_it_was_queued_for(
+    sessions: async_sessionmaker[AsyncSession], raw: tuple[Raw, Settings]
+) -> None:
+    peer, settings = raw
+    queued = await queue_email(sessions, settings, EmailKind.SHIPPED, view_of(placed_order(), shipment=SHIPMENT), NOW)
+
+    assert await MailRelay(sessions, settings).send_pending() == 1
+
+    [envelope] = peer.received
+    assert envelope.mail_from == settings.mail_from
+    assert envelope.rcpt_tos == ["ada@example.com"]
+    assert isinstance(envelope.content, bytes)
+    assert envelope.content.decode("ascii").replace("\r\n", "\n") == queued.message
+
+
+async def test_an_email_to_a_customer_with_accents_is_kept_7_bit_and_reads_as_written(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp: Mailbox
+) -> None:
+    order = placed_order(customer_name="Zoë Müller-Łukasiewicz", lines=(("MUG-BLUE", 1, "12.50", "Tasse «Café»"),))
+
+    queued = await queue_email(sessions, settings, EmailKind.ORDER_CONFIRMATION, view_of(order), NOW)
+    assert await MailRelay(sessions, settings).send_pending() == 1
+
+    assert queued.message is not None
+    assert queued.message.isascii()
+    [message] = await smtp.wait_for(1)
+    assert message["To"].addresses[0].display_name == "Zoë Müller-Łukasiewicz"
+    assert message["Subject"] == queued.subject
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None
+    assert html is not None
+    assert "Zoë" in text.get_content()
+    assert "Tasse «Café»" in text.get_content()
+    assert "Tasse «Café»" in html.get_content()
+
+
+async def test_an_email_queued_whole_before_emails_were_composed_with_the_classic_classes_still_goes_out(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp: Mailbox
+) -> None:
+    earlier = EmailMessage()
+    earlier["Subject"] = "Deine Bestellung, Zoë"
+    earlier["From"] = settings.mail_from
+    earlier["To"] = "Zoë <zoe@example.com>"
+    earlier["Message-ID"] = "<web-1001.order_confirmation@shop.example>"
+    earlier.set_content("Grüße aus Berlin\n")
+    async with sessions.begin() as session:
+        session.add(
+            Notification(
+                idempotency_key="web-1001:order_confirmation",
+                order_id="web-1001",
+                kind="order_confirmation",
+                recipient="zoe@example.com",
+                subject=str(earlier["Subject"]),
+                message_id=str(earlier["Message-ID"]),
+                status=PENDING,
+                created_at=NOW,
+                message=earlier.as_string(),
+            )
+        )
+
+    assert await MailRelay(sessions, settings).send_pending() == 1
+
+    [message] = await smtp.wait_for(1)
+    assert message["Subject"] == "Deine Bestellung, Zoë"
+    assert message.get_content() == "Grüße aus Berlin\n"
+
+
+def test_a_line_break_in_a_name_never_reaches_a_header(settings: Settings) -> None:
+    order = placed_order(customer_name="Eve\r\nBcc: spy@evil.example")
+
+    with pytest.raises(ValueError, match="linefeed or carriage return"):
+        compose(EmailKind.ORDER_CONFIRMATION, view_of(order), settings)

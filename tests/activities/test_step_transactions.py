@@ -44,14 +44,16 @@ async def count(sessions: async_sessionmaker[AsyncSession], table: type[PaymentR
 
 def kill_when_the_order_moves(monkeypatch: pytest.MonkeyPatch, status: OrderStatus) -> None:
     """Kill the worker as the step's transaction writes the order's move to `status`: after its side effect."""
-    project = orders.project
+    write_over = orders.write_over
 
-    async def dying(sessions: async_sessionmaker[AsyncSession], view: orders.OrderView) -> int:
+    async def dying(
+        sessions: async_sessionmaker[AsyncSession], view: orders.OrderView, stored: orders.OrderView | None
+    ) -> int:
         if view.status is status:
             raise Killed
-        return await project(sessions, view)
+        return await write_over(sessions, view, stored)
 
-    monkeypatch.setattr(orders, "project", dying)
+    monkeypatch.setattr(orders, "write_over", dying)
 
 
 async def test_a_kill_after_the_capture_is_booked_rolls_back_the_booking_with_the_orders_move(
