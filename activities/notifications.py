@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.charset import QP, Charset
-from email.header import Header
+from email.header import Header, decode_header, make_header
 from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate
-from typing import Any, cast
+from typing import Any
 
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,7 +33,7 @@ SMTP_TIMEOUT_SECONDS = 10.0
 # SMTP replies from 500 on are permanent: sending again would be refused again.
 PERMANENT_FAILURE = 500
 
-# Header lines are folded at this many columns (RFC 5322's recommendation).
+# A long subject is folded at this many columns (RFC 5322's recommendation).
 HEADER_LINE = 78
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
@@ -91,7 +91,9 @@ class NotificationActivities:
         queued = await notifications.enqueue(self.sessions, row)
         if queued.status == notifications.SENT:
             return api.EmailSent(message_id=queued.message_id, already_sent=True)
-        sent = await deliver(self.sessions, self.settings, message, row.idempotency_key)
+        sent = await deliver(
+            self.sessions, self.settings, Composed(text_of(message), row.recipient), row.idempotency_key
+        )
         return api.EmailSent(message_id=queued.message_id, already_sent=not sent)
 
 
@@ -138,14 +140,16 @@ def outbox_row(
         order_id=order.order_id,
         kind=kind.value,
         recipient=recipient(kind, order, settings)[1],
-        subject=str(message["Subject"]),
+        subject=subject_of(message),
         message_id=str(message["Message-ID"]),
         created_at=datetime.now(UTC),
         message=text_of(message) if whole else None,
     )
 
 
-async def deliver(sessions: async_sessionmaker[AsyncSession], settings: Settings, message: Message, key: str) -> bool:
+async def deliver(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, message: Message | Composed, key: str
+) -> bool:
     """Claim the queued email, hand it to SMTP with no transaction open, then mark it sent.
 
     A sender killed mid-send leaves its claim to run out (half a minute), and the next sender sends again; only a kill
@@ -310,8 +314,15 @@ def compose(
 
 
 def text_of(message: Message) -> str:
-    """The email as SMTP takes it and the outbox keeps it: headers folded to 78 columns, as the RFC recommends."""
-    return message.as_string(maxheaderlen=HEADER_LINE)
+    """The email as SMTP takes it and the outbox keeps it. Header lines are written as `compose` made them: a long
+    subject is folded between its encoded words there, and nothing else is folded (a Message-ID pushed onto a line
+    of its own reads back with a leading space)."""
+    return message.as_string(maxheaderlen=0)
+
+
+def subject_of(message: Message) -> str:
+    """The subject as the recipient reads it, encoded words decoded."""
+    return str(make_header(decode_header(str(message["Subject"]))))
 
 
 def _one_line(value: str) -> str:
@@ -322,11 +333,10 @@ def _one_line(value: str) -> str:
 
 
 def _header(value: str) -> str:
-    """A header value, RFC 2047-encoded when it is not ASCII (`str()` of it is the text again)."""
+    """A header value; RFC 2047 encoded words when it is not ASCII, folded between them at 78 columns."""
     if value.isascii():
         return _one_line(value)
-    # The classic API takes a Header for a header value; typeshed knows only str.
-    return cast("str", Header(_one_line(value), "utf-8"))
+    return Header(_one_line(value), "utf-8", maxlinelen=HEADER_LINE, header_name="Subject").encode()
 
 
 def _address(name: str, address: str) -> str:

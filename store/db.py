@@ -13,6 +13,8 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from store import inline_sqlite
+
 
 def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     """An async engine for `url`; for SQLite, WAL journaling and a generous busy timeout for racing writers.
@@ -32,7 +34,7 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         _private_file(Path(parsed.database))
     # Writers take the lock up front: no deadlock-prone upgrade from a read lock, and busy_timeout applies.
-    return _sqlite(url, WRITER_PRAGMAS, "BEGIN IMMEDIATE")
+    return _sqlite(url, WRITER_PRAGMAS, "BEGIN IMMEDIATE", inline=_a_file(parsed.database))
 
 
 def _private_file(database: Path) -> None:
@@ -48,7 +50,8 @@ def _private_file(database: Path) -> None:
 
 
 # A writer's connection: WAL so readers never wait, a generous busy timeout for racing writers.
-WRITER_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON")
+BUSY_TIMEOUT_MS = 30000
+WRITER_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={BUSY_TIMEOUT_MS}", "foreign_keys=ON")
 # A reader leaves the journal mode to the writers (it is a property of the file, and changing it takes a lock).
 READER_PRAGMAS = ("busy_timeout=30000", "query_only=ON")
 
@@ -58,9 +61,24 @@ def _sqlite_reader(url: str) -> AsyncEngine:
     return _sqlite(url, READER_PRAGMAS, "BEGIN")
 
 
-def _sqlite(url: str, pragmas: tuple[str, ...], begin: str) -> AsyncEngine:
-    """An SQLite engine whose connections run `pragmas` and whose transactions start with `begin`."""
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+def _a_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
+
+
+def _sqlite(url: str, pragmas: tuple[str, ...], begin: str, *, inline: bool = False) -> AsyncEngine:
+    """An SQLite engine whose connections run `pragmas` and whose transactions start with `begin`.
+
+    `inline` (a database file): calls run on the event loop (`store.inline_sqlite`), which waits in a thread only
+    for a lock another connection holds, as long as the pragmas' busy timeout.
+    """
+    if inline:
+        patience = next(int(pragma.partition("=")[2]) for pragma in pragmas if pragma.startswith("busy_timeout="))
+        pragmas = tuple("busy_timeout=0" if pragma.startswith("busy_timeout=") else pragma for pragma in pragmas)
+        database = make_url(url).database
+        assert database is not None
+        engine = create_async_engine(url, async_creator=inline_sqlite.connector(database, patience_ms=patience))
+    else:
+        engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

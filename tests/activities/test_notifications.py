@@ -334,3 +334,15 @@ async def test_order_emails_keep_their_outbox_key_and_message_id_when_a_refund_i
     queued = await notifications.get_notification(sessions, f"web-1001:{kind.value}")
     assert queued is not None
     assert queued.status == notifications.SENT
+
+
+async def test_a_message_id_longer_than_a_header_line_reads_back_exactly(
+    mailer: NotificationActivities, smtp: Mailbox
+) -> None:
+    order = view_of(placed_order(external_id="refund-crash-b7e6c14f-0-with-a-long-marketplace-reference"))
+
+    sent = await send(mailer, Kind.ORDER_CONFIRMATION, order)
+
+    assert len(f"Message-ID: {sent.message_id}") > 78
+    [message] = await smtp.wait_for(1)
+    assert message["Message-ID"] == sent.message_id

@@ -309,3 +309,16 @@ def test_a_line_break_in_a_name_never_reaches_a_header(settings: Settings) -> No
 
     with pytest.raises(ValueError, match="linefeed or carriage return"):
         compose(EmailKind.ORDER_CONFIRMATION, view_of(order), settings)
+
+
+async def test_a_message_id_longer_than_a_header_line_reads_back_exactly(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp: Mailbox
+) -> None:
+    order = placed_order(external_id="refund-crash-b7e6c14f-0-with-a-long-marketplace-reference")
+    queued = await queue_email(sessions, settings, EmailKind.ORDER_CONFIRMATION, view_of(order), NOW)
+    assert len(f"Message-ID: {queued.message_id}") > 78
+
+    assert await MailRelay(sessions, settings).send_pending() == 1
+
+    [message] = await smtp.wait_for(1)
+    assert message["Message-ID"] == queued.message_id
