@@ -41,11 +41,20 @@ class WarehouseActivities:
     @api.PERFORM_ORDER_TASK.implementation
     async def perform_order_task(self, request: api.PerformOrderTask) -> api.TaskState:
         """Auto mode: open the job with the order's changes, let the warehouse take `duration`, then close it with
-        the order's note of it (and, after a pick, the start of packing) in one commit."""
+        the order's note of it (and, after a pick, the start of packing) in one commit; a job of no duration is
+        opened and closed in one commit."""
         changes = request.changes
         kind = request.kind.value
         async with one_transaction(self.sessions) as shared:
             record = await warehouse.open_task(shared, changes.order_id, kind, _now())
+            if record.status == warehouse.OPEN and record.opened_at + request.duration <= _now():
+                # A job that takes no time (or whose time is up, on a retry) is done in the same commit.
+                done = await warehouse.close_task(shared, changes.order_id, kind, AUTOMATED, _now())
+                finished = done.status == warehouse.DONE
+                await write_order(
+                    shared, self.settings, changes, (lambda view: _task_done(view, request)) if finished else None
+                )
+                return _state(done)
             await write_order(shared, self.settings, changes)
         if record.status == warehouse.OPEN:
             # Measured from the stored opening time, so a retry after a crash only waits for what is left.

@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.money import Money
 from store.schema import Product, StockLevel, StockMovement, StockReservation
+from store.transaction import writing
 
 # Ledger kinds (StockMovement.kind).
 INITIAL = "initial"
@@ -366,7 +367,7 @@ async def reserve_stock(
 
 async def release_reservation(sessions: async_sessionmaker[AsyncSession], order_id: str) -> int:
     """Give the order's reserved units back to available; returns units moved (0: nothing to give)."""
-    async with sessions.begin() as session:
+    async with writing(sessions) as session:
         reservation = await _close_reservation(session, order_id, RELEASED)
         if reservation is None:
             return 0
@@ -376,9 +377,9 @@ async def release_reservation(sessions: async_sessionmaker[AsyncSession], order_
 async def ship_reservation(sessions: async_sessionmaker[AsyncSession], order_id: str) -> int:
     """Move the order's reserved units to shipped; returns units moved, 0 if they were shipped already.
 
-    Raises `NoOpenReservation` when the order has no reservation or it was released.
+    Raises `NoOpenReservation` when the order has no reservation or it was released (having changed nothing).
     """
-    async with sessions.begin() as session:
+    async with writing(sessions) as session:
         reservation = await _close_reservation(session, order_id, SHIPPED)
         if reservation is None:
             existing = await session.get(StockReservation, order_id)

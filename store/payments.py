@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.money import Money
 from domain.order import PaymentMethod
 from domain.progress import booking_reference as booking_reference  # where the workflow reads it too
+from store.db import insert_new
 from store.schema import PaymentRecord
+from store.transaction import writing
 
 CAPTURE = "capture"
 
@@ -63,16 +65,16 @@ async def record_capture(
         reference=reference,
         at=datetime.now(UTC),
     )
-    try:
-        async with sessions.begin() as session:
-            session.add(row)
-    except IntegrityError:
-        # A concurrent attempt stored the capture between our look and our insert: theirs is the capture.
-        existing = await find_capture(sessions, order_id)
-        if existing is None:
-            raise
-        return existing
-    return _booked(row)
+    values = {column.key: getattr(row, column.key) for column in PaymentRecord.__table__.columns if column.key != "id"}
+    async with writing(sessions) as session:
+        written = await session.execute(insert_new(session, PaymentRecord).values(**values))
+    if cast("CursorResult[Any]", written).rowcount == 1:
+        return _booked(row)
+    # An earlier or a concurrent attempt stored the capture first: theirs is the capture.
+    existing = await find_capture(sessions, order_id)
+    if existing is None:
+        raise LookupError(f"order {order_id}: its capture was neither stored nor found")
+    return existing
 
 
 async def payments_for_order(sessions: async_sessionmaker[AsyncSession], order_id: str) -> list[BookedPayment]:

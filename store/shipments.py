@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from store.db import insert_new
 from store.schema import ShipmentRecord
+from store.transaction import writing
 
 
 class TrackingTaken(Exception):
@@ -48,27 +50,23 @@ async def add_shipment(sessions: async_sessionmaker[AsyncSession], parcel: Parce
 
     Raises `TrackingTaken` when another order's parcel carries the same tracking number.
     """
-    try:
-        async with sessions.begin() as session:
-            existing = await session.scalar(select(ShipmentRecord).where(ShipmentRecord.order_id == parcel.order_id))
-            if existing is not None:
-                return _parcel(existing)
-            session.add(ShipmentRecord(**asdict(parcel)))
+    async with writing(sessions) as session:
+        written = await session.execute(insert_new(session, ShipmentRecord).values(**asdict(parcel)))
+    if cast("CursorResult[Any]", written).rowcount == 1:
         return parcel
-    except IntegrityError:
-        # Either a concurrent attempt stored this order's parcel first, or the tracking number is taken.
-        stored = await get_by_order(sessions, parcel.order_id)
-        if stored is not None:
-            return stored
-        holder = await get_by_tracking(sessions, parcel.tracking)
-        if holder is not None:
-            raise TrackingTaken(parcel.tracking, holder.order_id) from None
-        raise
+    # Either an earlier or a concurrent attempt stored this order's parcel, or the tracking number is taken.
+    stored = await get_by_order(sessions, parcel.order_id)
+    if stored is not None:
+        return stored
+    holder = await get_by_tracking(sessions, parcel.tracking)
+    if holder is not None:
+        raise TrackingTaken(parcel.tracking, holder.order_id)
+    raise LookupError(f"order {parcel.order_id}: its parcel was neither stored nor found")
 
 
 async def mark_delivered(sessions: async_sessionmaker[AsyncSession], order_id: str, at: datetime) -> bool:
     """Record when the parcel arrived, the first time only; True when this call recorded it."""
-    async with sessions.begin() as session:
+    async with writing(sessions) as session:
         recorded = await session.scalar(
             update(ShipmentRecord)
             .where(ShipmentRecord.order_id == order_id, ShipmentRecord.delivered_at.is_(None))

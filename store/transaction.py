@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import cast
 
@@ -69,3 +69,10 @@ async def one_transaction(
 def joined(sessions: async_sessionmaker[AsyncSession]) -> bool:
     """True for the sessions of a `one_transaction` block: a write through them commits with the block."""
     return isinstance(sessions, _Shared)
+
+
+def writing(sessions: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager[AsyncSession]:
+    """`sessions.begin()` for store functions that catch no database error: a transaction of their own, or, in a
+    `one_transaction` block, the block's transaction as it is (a savepoint would cost two statements and undo
+    nothing that the block's rollback does not)."""
+    return sessions() if joined(sessions) else sessions.begin()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from store.db import insert_new
 from store.schema import WarehouseTaskRecord
+from store.transaction import writing
 
 OPEN = "open"
 DONE = "done"
@@ -25,20 +26,15 @@ async def open_task(
     sessions: async_sessionmaker[AsyncSession], order_id: str, kind: str, at: datetime
 ) -> WarehouseTaskRecord:
     """Open the order's task of this kind, or return the one an earlier attempt opened (any status)."""
-    try:
-        async with sessions.begin() as session:
-            existing = await session.scalar(_task(order_id, kind))
-            if existing is not None:
-                return existing
-            task = WarehouseTaskRecord(order_id=order_id, kind=kind, status=OPEN, opened_at=at)
-            session.add(task)
-        return task
-    except IntegrityError:
-        # A concurrent attempt opened it between our read and our insert; theirs is the task.
-        task_or_none = await get_task(sessions, order_id, kind)
-        if task_or_none is None:
-            raise
-        return task_or_none
+    async with writing(sessions) as session:
+        # An earlier or a concurrent attempt's task stays as it is (one per order and kind); the task is whichever.
+        await session.execute(
+            insert_new(session, WarehouseTaskRecord).values(order_id=order_id, kind=kind, status=OPEN, opened_at=at)
+        )
+        task = await session.scalar(_task(order_id, kind).execution_options(populate_existing=True))
+    if task is None:
+        raise LookupError(f"warehouse task {kind} of order {order_id} vanished while opening it")
+    return task
 
 
 async def close_task(
@@ -48,7 +44,7 @@ async def close_task(
     task = await open_task(sessions, order_id, kind, at)
     if task.status != OPEN:
         return task
-    async with sessions.begin() as session:
+    async with writing(sessions) as session:
         # Only an open task becomes done: a job finishing after the order's refund stopped it stays cancelled.
         await session.execute(
             update(WarehouseTaskRecord)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,12 +12,13 @@ from temporalio.testing import ActivityEnvironment
 from activities import api
 from activities.inventory import InventoryActivities
 from activities.payments import PaymentActivities
+from activities.warehouse import WarehouseActivities
 from domain.emails import EmailKind
 from domain.progress import OrderChanges
 from domain.status import OrderStatus
 from domain.view import PaymentState
 from settings import Settings
-from store import orders
+from store import orders, warehouse
 from store.catalogue import seed_demo_catalogue, stock_levels
 from store.notifications import get_notification
 from store.schema import Notification, PaymentRecord
@@ -115,3 +116,27 @@ async def test_a_kill_after_the_stock_is_taken_puts_it_back_with_the_orders_move
     levels = {level.sku: level for level in await stock_levels(sessions)}
     assert levels["MUG-ENAMEL"].available == before["MUG-ENAMEL"] - 1
     assert levels["MUG-ENAMEL"].reserved == 1
+
+
+async def test_a_kill_as_a_job_of_no_duration_is_noted_leaves_no_job_behind(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes, order_id = first_changes("1003")
+    assert changes.view is not None
+    changes.view.status = OrderStatus.PICKING
+    request = api.PerformOrderTask(changes=changes, kind=api.TaskKind.PICK, duration=timedelta(0), packing=True)
+    jobs = WarehouseActivities(sessions, settings)
+    with monkeypatch.context() as killing:
+        kill_when_the_order_moves(killing, OrderStatus.PACKING)
+        with pytest.raises(Killed):
+            await ActivityEnvironment().run(jobs.perform_order_task, request)
+
+    # Opened and done in the one commit that was rolled back: no job left open for a retry to wait on.
+    assert await warehouse.get_task(sessions, order_id, api.TaskKind.PICK.value) is None
+    assert await orders.get_order(sessions, order_id) is None
+
+    done = await ActivityEnvironment().run(jobs.perform_order_task, request)
+    assert done.status == warehouse.DONE
+    stored = await orders.get_order(sessions, order_id)
+    assert stored is not None
+    assert stored.status == OrderStatus.PACKING.value
