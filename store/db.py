@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, event
+from sqlalchemy import CursorResult, Executable, Insert, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -112,6 +112,14 @@ def displayed_url(url: str) -> str:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def execute_core(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
+    """Run `statement` on the session's connection, in its transaction, as Core: no ORM bookkeeping, which costs
+    more than SQLite does for the small statements of a step. For statements whose result is not ORM objects, and
+    whose rows the session's objects need not reflect."""
+    connection = await session.connection()
+    return await connection.execute(statement)
 
 
 def insert_new(session: AsyncSession, entity: type[DeclarativeBase]) -> Insert:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
-from store.db import insert_new
+from store.db import execute_core, insert_new
 from store.schema import Notification, OrderRecord
 from store.transaction import joined
 
@@ -59,8 +59,8 @@ async def queue(sessions: async_sessionmaker[AsyncSession], notification: Notifi
     values.pop("id")
     values["status"] = PENDING
     async with sessions() as session:
-        result = await session.execute(insert_new(session, Notification).values(**values))
-    return cast("CursorResult[Any]", result).rowcount == 1
+        result = await execute_core(session, insert_new(session, Notification).values(**values))
+    return result.rowcount == 1
 
 
 async def claim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str, claimant: str, now: datetime) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, CursorResult, String, bindparam, func, or_, select, update
+from sqlalchemy import Boolean, ColumnElement, String, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
@@ -17,7 +17,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from domain.status import OperatorList
 from domain.view import OrderView
 from store.changes import OrderChange, announce
-from store.db import insert_new
+from store.db import execute_core, insert_new
 from store.schema import FeedbackRecord, OrderRecord, OrderStatusChange
 from store.transaction import joined
 
@@ -34,7 +34,8 @@ async def project(sessions: async_sessionmaker[AsyncSession], view: OrderView) -
 async def stored_view(sessions: async_sessionmaker[AsyncSession], order_id: str) -> OrderView | None:
     """The order's view as the read model holds it, None before its first write; only that column is read."""
     async with sessions() as session:
-        view_json = await session.scalar(select(OrderRecord.view_json).where(OrderRecord.order_id == order_id))
+        read = await execute_core(session, select(OrderRecord.view_json).where(OrderRecord.order_id == order_id))
+        view_json = read.scalar()
     return OrderView.model_validate_json(view_json) if view_json is not None else None
 
 
@@ -53,14 +54,15 @@ async def write_over(sessions: async_sessionmaker[AsyncSession], view: OrderView
     columns = _columns(view)
     async with sessions() as session:
         if stored is None:
-            written = await session.execute(insert_new(session, OrderRecord).values(**columns))
+            written = await execute_core(session, insert_new(session, OrderRecord).values(**columns))
         else:
-            written = await session.execute(
+            written = await execute_core(
+                session,
                 update(OrderRecord)
                 .where(OrderRecord.order_id == view.order_id, OrderRecord.version < view.version)
-                .values(**columns)
+                .values(**columns),
             )
-        if cast("CursorResult[Any]", written).rowcount != 1:
+        if written.rowcount != 1:
             return await project(sessions, view)
         await _append_status_changes(session, view, len(_status_changes(stored)) if stored is not None else 0)
     return view.version
@@ -266,10 +268,11 @@ async def _append_status_changes(session: AsyncSession, view: OrderView, stored:
     ]
     if not added:
         return
-    await session.execute(
+    await execute_core(
+        session,
         insert_new(session, OrderStatusChange).values(
             [{"order_id": row.order_id, "seq": row.seq, "status": row.status.value, "at": row.at} for row in added]
-        )
+        ),
     )
     await announce(session, added)
 

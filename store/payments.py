@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.money import Money
 from domain.order import PaymentMethod
 from domain.progress import booking_reference as booking_reference  # where the workflow reads it too
-from store.db import insert_new
+from store.db import execute_core, insert_new
 from store.schema import PaymentRecord
 from store.transaction import writing
 
@@ -67,8 +66,8 @@ async def record_capture(
     )
     values = {column.key: getattr(row, column.key) for column in PaymentRecord.__table__.columns if column.key != "id"}
     async with writing(sessions) as session:
-        written = await session.execute(insert_new(session, PaymentRecord).values(**values))
-    if cast("CursorResult[Any]", written).rowcount == 1:
+        written = await execute_core(session, insert_new(session, PaymentRecord).values(**values))
+    if written.rowcount == 1:
         return _booked(row)
     # An earlier or a concurrent attempt stored the capture first: theirs is the capture.
     existing = await find_capture(sessions, order_id)

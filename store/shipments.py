@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.db import insert_new
+from store.db import execute_core, insert_new
 from store.schema import ShipmentRecord
 from store.transaction import writing
 
@@ -51,8 +50,8 @@ async def add_shipment(sessions: async_sessionmaker[AsyncSession], parcel: Parce
     Raises `TrackingTaken` when another order's parcel carries the same tracking number.
     """
     async with writing(sessions) as session:
-        written = await session.execute(insert_new(session, ShipmentRecord).values(**asdict(parcel)))
-    if cast("CursorResult[Any]", written).rowcount == 1:
+        written = await execute_core(session, insert_new(session, ShipmentRecord).values(**asdict(parcel)))
+    if written.rowcount == 1:
         return parcel
     # Either an earlier or a concurrent attempt stored this order's parcel, or the tracking number is taken.
     stored = await get_by_order(sessions, parcel.order_id)

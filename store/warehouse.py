@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.db import insert_new
+from store.db import execute_core, insert_new
 from store.schema import WarehouseTaskRecord
 from store.transaction import writing
 
@@ -28,8 +28,9 @@ async def open_task(
     """Open the order's task of this kind, or return the one an earlier attempt opened (any status)."""
     async with writing(sessions) as session:
         # An earlier or a concurrent attempt's task stays as it is (one per order and kind); the task is whichever.
-        await session.execute(
-            insert_new(session, WarehouseTaskRecord).values(order_id=order_id, kind=kind, status=OPEN, opened_at=at)
+        await execute_core(
+            session,
+            insert_new(session, WarehouseTaskRecord).values(order_id=order_id, kind=kind, status=OPEN, opened_at=at),
         )
         task = await session.scalar(_task(order_id, kind).execution_options(populate_existing=True))
     if task is None:
