@@ -11,14 +11,14 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import Update, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.money import Money
+from store.db import execute_core
 from store.schema import Product, StockLevel, StockMovement, StockReservation
 from store.transaction import writing
 
@@ -622,11 +622,10 @@ async def _require_products(session: AsyncSession, skus: Iterable[str]) -> None:
 
 async def _missing_skus(session: AsyncSession, skus: Iterable[str]) -> list[str]:
     wanted = set(skus)
-    known = set(await session.scalars(select(Product.sku).where(Product.sku.in_(wanted))))
+    known = set((await execute_core(session, select(Product.sku).where(Product.sku.in_(wanted)))).scalars())
     return sorted(wanted - known)
 
 
 async def _rows_changed(session: AsyncSession, statement: Update) -> int:
-    # The ORM would otherwise try to sync loaded objects; these statements are the source of truth.
-    result = await session.execute(statement, execution_options={"synchronize_session": False})
-    return cast("CursorResult[Any]", result).rowcount
+    # As Core: the ORM would otherwise try to sync loaded objects; these statements are the source of truth.
+    return (await execute_core(session, statement)).rowcount

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -67,16 +66,17 @@ async def claim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str
     """Claim the pending email for `CLAIM_SECONDS` to hand it to SMTP; False while another sender holds it (or it
     is no longer pending). The claim commits at once: no transaction stays open while SMTP talks."""
     async with sessions.begin() as session:
-        result = await session.execute(
+        result = await execute_core(
+            session,
             update(Notification)
             .where(
                 Notification.idempotency_key == idempotency_key,
                 Notification.status == PENDING,
                 or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
             )
-            .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+            .values(claimed_by=claimant, claimed_until=now + timedelta(seconds=CLAIM_SECONDS)),
         )
-        return cast("CursorResult[Any]", result).rowcount == 1
+        return result.rowcount == 1
 
 
 async def claim_many(
@@ -119,7 +119,8 @@ async def settle(
 ) -> bool:
     """End the claimant's send: sent (or failed for good, with the server's answer); False when the claim was lost."""
     async with sessions.begin() as session:
-        result = await session.execute(
+        result = await execute_core(
+            session,
             update(Notification)
             .where(Notification.idempotency_key == idempotency_key, Notification.claimed_by == claimant)
             .values(
@@ -128,18 +129,19 @@ async def settle(
                 failure=failure,
                 claimed_by=None,
                 claimed_until=None,
-            )
+            ),
         )
-        return cast("CursorResult[Any]", result).rowcount == 1
+        return result.rowcount == 1
 
 
 async def unclaim(sessions: async_sessionmaker[AsyncSession], idempotency_key: str, claimant: str) -> None:
     """Give the claim back after a failed attempt, so the next one need not wait for it to run out."""
     async with sessions.begin() as session:
-        await session.execute(
+        await execute_core(
+            session,
             update(Notification)
             .where(Notification.idempotency_key == idempotency_key, Notification.claimed_by == claimant)
-            .values(claimed_by=None, claimed_until=None)
+            .values(claimed_by=None, claimed_until=None),
         )
 
 

@@ -66,12 +66,15 @@ async def add_shipment(sessions: async_sessionmaker[AsyncSession], parcel: Parce
 async def mark_delivered(sessions: async_sessionmaker[AsyncSession], order_id: str, at: datetime) -> bool:
     """Record when the parcel arrived, the first time only; True when this call recorded it."""
     async with writing(sessions) as session:
-        recorded = await session.scalar(
-            update(ShipmentRecord)
-            .where(ShipmentRecord.order_id == order_id, ShipmentRecord.delivered_at.is_(None))
-            .values(delivered_at=at)
-            .returning(ShipmentRecord.order_id)
-        )
+        recorded = (
+            await execute_core(
+                session,
+                update(ShipmentRecord)
+                .where(ShipmentRecord.order_id == order_id, ShipmentRecord.delivered_at.is_(None))
+                .values(delivered_at=at)
+                .returning(ShipmentRecord.order_id),
+            )
+        ).scalar()
         return recorded is not None
 
 

@@ -47,7 +47,8 @@ async def close_task(
         return task
     async with writing(sessions) as session:
         # Only an open task becomes done: a job finishing after the order's refund stopped it stays cancelled.
-        await session.execute(
+        await execute_core(
+            session,
             update(WarehouseTaskRecord)
             .where(
                 WarehouseTaskRecord.order_id == order_id,
@@ -55,7 +56,6 @@ async def close_task(
                 WarehouseTaskRecord.status == OPEN,
             )
             .values(status=DONE, closed_at=at, done_by=done_by),
-            execution_options={"synchronize_session": False},
         )
         # Read afresh: in a step's shared transaction the session may already hold this row as it was when opened.
         current = await session.scalar(_task(order_id, kind).execution_options(populate_existing=True))
