@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -107,12 +108,73 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class CpuShare:
+    """CPU seconds (user and system) spent while a round ran: by the worker, the dev server and the starter (the
+    bench's own process for bare workflows, `oms run` for orders)."""
+
+    worker: float
+    server: float
+    starter: float
+
+    def per(self, completed: int) -> str:
+        """Milliseconds of each per completed workflow, and their sum."""
+        if not completed:
+            return "nothing completed"
+        each = [1000 * seconds / completed for seconds in (self.worker, self.server, self.starter)]
+        return (
+            f"worker {each[0]:.0f} ms, dev server {each[1]:.0f} ms, starter {each[2]:.0f} ms; {sum(each):.0f} ms of "
+            f"CPU per workflow"
+        )
+
+
+def pooled(shares: list[CpuShare]) -> CpuShare:
+    """The CPU seconds of several rounds added up."""
+    return CpuShare(
+        sum(share.worker for share in shares),
+        sum(share.server for share in shares),
+        sum(share.starter for share in shares),
+    )
+
+
+def children_cpu() -> dict[str, float]:
+    """CPU seconds so far of this process's running children by role ("server": the dev server, "worker": a
+    worker), from /proc; 0 for a role with no child."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    roles = {"server": 0.0, "worker": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # it ended meanwhile
+        # After the command's name in parentheses: state, ppid, ..., utime and stime (fields 14 and 15 of stat).
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) != os.getpid():
+            continue
+        if b"start-dev" in command:
+            roles["server"] += (int(fields[11]) + int(fields[12])) / ticks
+        elif b"worker" in command or b"bench.bare_worker" in command:
+            roles["worker"] += (int(fields[11]) + int(fields[12])) / ticks
+    return roles
+
+
+def finished_children_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been waited for (`oms run`)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
 class Round:
     """One bare run and the orders run after it."""
 
     bare: Rate
     orders: Rate
     orders_note: str
+    bare_cpu: CpuShare
+    orders_cpu: CpuShare
 
     @property
     def ratio(self) -> float:
@@ -225,7 +287,7 @@ async def run_bare(
     return Rate(workflows, completed, last_close - first_start)
 
 
-async def bare_round(number: int, workflows: int) -> Rate:
+async def bare_round(number: int, workflows: int) -> tuple[Rate, CpuShare]:
     """A private stack with the bare worker polling, and `workflows` bare workflows run on it."""
 
     def report(started: int, closed: int, seconds: float) -> None:
@@ -236,27 +298,42 @@ async def bare_round(number: int, workflows: int) -> Rate:
             bare = settings.model_copy(update={"task_queue": "bare-bench"})
             async with bare_worker(bare) as worker:
                 await wait_for_worker(client, bare, worker)
+                before, starter = children_cpu(), time.process_time()
                 rate = await run_bare(bare, workflows, report=report)
+                after = children_cpu()
+                cpu = CpuShare(
+                    after["worker"] - before["worker"],
+                    after["server"] - before["server"],
+                    time.process_time() - starter,
+                )
     progress(f"bare round {number}: {rate.completed}/{workflows} completed in {rate.seconds:.1f} s", done=True)
-    return rate
+    return rate, cpu
 
 
 # --- the orchestrator ----------------------------------------------------------------------------------------
 
 
-async def orders_round(number: int, orders: int) -> tuple[Rate, str]:
-    """`oms run` of `orders` orders on a private stack with one `oms worker`; the rate and the worker's warnings."""
+async def orders_round(number: int, orders: int) -> tuple[Rate, str, CpuShare]:
+    """`oms run` of `orders` orders on a private stack with one `oms worker`; the rate, the worker's warnings and
+    the CPU each process spent."""
     progress(f"orders round {number}: `oms run --orders {orders}`", done=True)
     with tempfile.TemporaryDirectory(prefix="oms-bench-orders-") as directory:
         async with private_stack(Path(directory)) as settings:
+            before, starter = children_cpu(), finished_children_cpu()
             status, summary = await run_orders(settings, orders, CONCURRENCY)
+            after = children_cpu()
+            cpu = CpuShare(
+                after["worker"] - before["worker"],
+                after["server"] - before["server"],
+                finished_children_cpu() - starter,
+            )
         note = worker_warnings(Path(directory))
     counts = summary["orders"]
     rate = Rate(counts["requested"], counts["completed"], summary["throughput"]["wall_seconds"])
     if status != 0:
         failures = "; ".join(f"{failure['count']} x {failure['reason']}" for failure in summary["failures"])
         note = f"oms run exit status {status}: {failures}; {note}"
-    return rate, note
+    return rate, note, cpu
 
 
 # --- start-up and memory -------------------------------------------------------------------------------------
@@ -388,6 +465,8 @@ def report(results: Results, machine_line: str) -> str:
             f"           orders {pair.orders.per_second:7.1f} orders/s     ({pair.orders.completed:,} of "
             f"{pair.orders.requested:,} completed in {pair.orders.seconds:.1f} s)   ratio {pair.ratio:.2f}x",
             f"           {pair.orders_note}",
+            f"           CPU, bare:   {pair.bare_cpu.per(pair.bare.completed)}",
+            f"           CPU, orders: {pair.orders_cpu.per(pair.orders.completed)}",
         ]
     lines += [
         "worker start to first poll (exec to the dev server listing it as a poller of its task queue)",
@@ -410,6 +489,8 @@ def summary(results: Results, machine_line: str) -> str:
     bare = ", ".join(f"{pair.bare.per_second:.1f}" for pair in rounds)
     orders = ", ".join(f"{pair.orders.per_second:.1f}" for pair in rounds)
     ratios = ", ".join(f"{pair.ratio:.2f}x" for pair in rounds)
+    bare_done = sum(pair.bare.completed for pair in rounds)
+    orders_done = sum(pair.orders.completed for pair in rounds)
     return "\n".join(
         [
             "summary",
@@ -420,6 +501,8 @@ def summary(results: Results, machine_line: str) -> str:
             f"(median {statistics.median(pair.orders.per_second for pair in rounds):.1f})",
             f"  orders/s : workflows/s       {ratios} per round; {median_ratio(rounds):.2f}x of the medians "
             f"(goal >= {RATIO_GOAL:.1f}x)",
+            f"  CPU per bare workflow        {pooled([pair.bare_cpu for pair in rounds]).per(bare_done)}",
+            f"  CPU per order                {pooled([pair.orders_cpu for pair in rounds]).per(orders_done)}",
             f"  worker start to first poll   oms worker {statistics.median(results.oms_first_poll):.2f} s, bare "
             f"worker {statistics.median(results.bare_first_poll):.2f} s (medians; goal <= "
             f"{FIRST_POLL_GOAL_SECONDS:.0f} s)",
@@ -440,9 +523,9 @@ async def main(orders: int, bare: int, rounds: int, cached: int, latency_orders:
     )
     measured: list[Round] = []
     for number in range(1, rounds + 1):
-        bare_rate = await bare_round(number, bare)
-        orders_rate, note = await orders_round(number, orders)
-        measured.append(Round(bare_rate, orders_rate, note))
+        bare_rate, bare_cpu = await bare_round(number, bare)
+        orders_rate, note, orders_cpu = await orders_round(number, orders)
+        measured.append(Round(bare_rate, orders_rate, note, bare_cpu, orders_cpu))
     oms_first_poll, bare_first_poll = await first_polls(START_SAMPLES)
     memory_figures = await memory_per_order(cached)
     print(report(Results(measured, oms_first_poll, bare_first_poll, memory_figures), machine_line), flush=True)

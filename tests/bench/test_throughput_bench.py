@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
 from bench.fulfilment_run import wait_for_worker
-from bench.throughput import Memory, Rate, Results, Round, bare_worker, run_bare, summary
+from bench.throughput import CpuShare, Memory, Rate, Results, Round, bare_worker, children_cpu, run_bare, summary
 from settings import Settings
 
 # The integration suite's dev server, shared by this module's tests.
@@ -37,8 +39,8 @@ async def test_every_bare_workflow_completes_on_the_bare_worker_and_is_timed(
 
 def test_the_summary_gives_both_rates_the_ratio_of_the_medians_and_the_targets() -> None:
     rounds = [
-        Round(bare=Rate(400, 400, 25.0), orders=Rate(200, 200, 50.0), orders_note=""),
-        Round(bare=Rate(400, 400, 20.0), orders=Rate(200, 200, 100.0), orders_note=""),
+        Round(Rate(400, 400, 25.0), Rate(200, 200, 50.0), "", CpuShare(12.0, 20.0, 4.0), CpuShare(20.0, 16.0, 2.0)),
+        Round(Rate(400, 400, 20.0), Rate(200, 200, 100.0), "", CpuShare(16.0, 24.0, 4.0), CpuShare(16.0, 12.0, 2.0)),
     ]
     memory = Memory(idle_kib=100_000, warm_kib=101_000, cached_kib=121_000, warm_up=20, cached=200)
     printed = summary(Results(rounds, [2.0, 3.0, 4.0], [0.5, 0.4, 0.6], memory), "a machine")
@@ -47,3 +49,28 @@ def test_the_summary_gives_both_rates_the_ratio_of_the_medians_and_the_targets()
     assert "0.25x, 0.10x per round; 0.17x of the medians (goal >= 1.0x)" in printed
     assert "oms worker 3.00 s, bare worker 0.50 s" in printed
     assert "100 KiB for the 200 after a warm-up of 20 (target <= 60 KiB)" in printed
+    assert "worker 35 ms, dev server 55 ms, starter 10 ms; 100 ms of CPU per workflow" in printed
+    assert "worker 90 ms, dev server 70 ms, starter 10 ms; 170 ms of CPU per workflow" in printed
+
+
+BUSY = """
+import sys, time
+started = time.process_time()
+while time.process_time() - started < 0.3:
+    pass
+print("busy", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_cpu_of_a_running_worker_child_is_counted_as_the_workers() -> None:
+    before = children_cpu()["worker"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", BUSY, "worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "busy\n"
+        assert children_cpu()["worker"] - before >= 0.25
+    finally:
+        child.communicate("")
