@@ -192,7 +192,7 @@ async def hand_over(
         ) as smtp:
             if isinstance(message, Composed):
                 # As it was composed: neither parsed nor written out again. It is 7-bit (every email the outbox
-                # ever kept whole is); UTF-8 only keeps a row that is not from being refused by the encoder.
+                # ever kept whole is); encoded as UTF-8 rather than ASCII, one that were not would still go out.
                 await smtp.sendmail(settings.mail_from, [message.recipient], message.text.encode("utf-8"))
             else:
                 await smtp.send_message(message)

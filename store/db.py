@@ -34,7 +34,8 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         _private_file(Path(parsed.database))
     # Writers take the lock up front: no deadlock-prone upgrade from a read lock, and busy_timeout applies.
-    return _sqlite(url, WRITER_PRAGMAS, "BEGIN IMMEDIATE", inline=_a_file(parsed.database))
+    # A URL with options of its own (`?...`) keeps aiosqlite, which passes them on to sqlite3.
+    return _sqlite(url, WRITER_PRAGMAS, "BEGIN IMMEDIATE", inline=_a_file(parsed.database) and not parsed.query)
 
 
 def _private_file(database: Path) -> None:

@@ -101,3 +101,13 @@ async def test_a_failed_statement_rolls_back_its_transaction_and_the_connection_
 
     with sqlite3.connect(database) as reader:
         assert reader.execute("select n from t").fetchall() == [(4,)]
+
+
+async def test_a_writer_url_with_options_of_its_own_keeps_aiosqlite_which_passes_them_on(database: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{database}?timeout=5")
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            assert not isinstance(raw.driver_connection, InlineConnection)
+    finally:
+        await engine.dispose()
