@@ -5,8 +5,10 @@ event loop when it is done; a statement of a step's transaction, which SQLite an
 three times more in that hand-over than in SQLite. Here a call runs where it is made. The one thing SQLite may take
 long for is a lock another connection holds (a writer's `BEGIN IMMEDIATE` while another process writes): so a
 connection's busy timeout is zero, a call that finds the database locked is made again in a thread with the patience
-of the configured timeout, and the event loop carries on meanwhile. In WAL mode nothing else waits: readers never
-do, and a writer holds its lock from its BEGIN to its COMMIT.
+of the configured timeout, and the event loop carries on meanwhile; a caller cancelled during that wait hears of it
+once the call in the thread has returned, since a connection must never be used by two threads at once (sqlite3
+crashes). In WAL mode nothing else waits: readers never do, and a writer holds its lock from its BEGIN to its
+COMMIT.
 
 A call that reads many rows keeps the loop for as long as SQLite takes; engines that serve long reports keep
 aiosqlite (`store.db.create_engine` uses this for writers only).
@@ -15,6 +17,8 @@ aiosqlite (`store.db.create_engine` uses this for writers only).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -174,7 +178,18 @@ class InlineConnection:
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode & 0xFF != SQLITE_BUSY or self.patience_ms <= 0:
                 raise
-        return await asyncio.to_thread(self._waiting, call, *args)
+        waiting = asyncio.get_running_loop().run_in_executor(None, functools.partial(self._waiting, call, *args))
+        try:
+            return await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The call goes on in its thread, and nothing may use the connection meanwhile (a rollback, a close):
+            # the cancellation waits for it, at most the busy timeout.
+            self.raw.interrupt()
+            while not waiting.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([waiting])
+            waiting.exception()  # seen: the cancellation is what the caller hears of
+            raise
 
     def _waiting(self, call: Callable[..., ResultT], *args: Any) -> ResultT:
         self.raw.execute(f"PRAGMA busy_timeout={self.patience_ms:d}")

@@ -111,3 +111,22 @@ async def test_a_writer_url_with_options_of_its_own_keeps_aiosqlite_which_passes
             assert not isinstance(raw.driver_connection, InlineConnection)
     finally:
         await engine.dispose()
+
+
+async def test_a_writer_cancelled_while_it_waits_for_the_lock_leaves_its_connection_whole(
+    writer: AsyncEngine, other_writer: sqlite3.Connection, database: Path
+) -> None:
+    waiting = asyncio.create_task(insert(writer, 2))
+    turns = 0
+    while turns < 200:
+        await asyncio.sleep(0)
+        turns += 1
+    waiting.cancel()
+    other_writer.commit()
+
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await insert(writer, 3)
+
+    with sqlite3.connect(database) as reader:
+        assert reader.execute("select n from t order by n").fetchall() == [(1,), (3,)]
