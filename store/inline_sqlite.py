@@ -21,6 +21,7 @@ import contextlib
 import functools
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -28,6 +29,18 @@ from typing import Any, TypeVar
 ResultT = TypeVar("ResultT")
 
 SQLITE_BUSY = 5
+# Threads for calls waiting on another connection's lock: their own, so that waiting writers never take the threads
+# the lock's holder may need to get on (the loop's default executor resolves host names, hashes passwords), and
+# never wait for them. More waiters than this queue for a thread, which is free again once the lock is.
+LOCK_WAIT_THREADS = 32
+_executor: ThreadPoolExecutor | None = None
+
+
+def _lock_waits() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=LOCK_WAIT_THREADS, thread_name_prefix="sqlite-lock-wait")
+    return _executor
 
 
 class InlineCursor:
@@ -178,7 +191,9 @@ class InlineConnection:
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode & 0xFF != SQLITE_BUSY or self.patience_ms <= 0:
                 raise
-        waiting = asyncio.get_running_loop().run_in_executor(None, functools.partial(self._waiting, call, *args))
+        waiting = asyncio.get_running_loop().run_in_executor(
+            _lock_waits(), functools.partial(self._waiting, call, *args)
+        )
         try:
             return await asyncio.shield(waiting)
         except asyncio.CancelledError:

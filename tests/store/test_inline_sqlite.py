@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -58,8 +60,16 @@ async def test_a_writer_engine_on_a_file_runs_inline(writer: AsyncEngine) -> Non
 
 
 async def test_a_writer_waiting_for_another_writers_lock_leaves_the_event_loop_running(
-    writer: AsyncEngine, other_writer: sqlite3.Connection, database: Path
+    writer: AsyncEngine, other_writer: sqlite3.Connection, database: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    threads: list[str] = []
+    wait = InlineConnection._waiting
+
+    def noted(connection: InlineConnection, *args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return wait(connection, *args)
+
+    monkeypatch.setattr(InlineConnection, "_waiting", noted)
     waiting = asyncio.create_task(insert(writer, 2))
     # Had the wait blocked the loop, this loop would not come round until the writer had given up.
     turns = 0
@@ -73,6 +83,9 @@ async def test_a_writer_waiting_for_another_writers_lock_leaves_the_event_loop_r
 
     with sqlite3.connect(database) as reader:
         assert reader.execute("select n from t order by n").fetchall() == [(1,), (2,)]
+    # In threads of its own, not the loop's default executor, which the lock's holder may need.
+    assert threads
+    assert all(name.startswith("sqlite-lock-wait") for name in threads)
 
 
 async def test_a_lock_held_past_the_busy_timeout_is_a_database_is_locked_error(
