@@ -35,6 +35,7 @@ PERMANENT_FAILURE = 500
 
 # A long subject is folded at this many columns (RFC 5322's recommendation).
 HEADER_LINE = 78
+_ASCII = Charset("us-ascii")
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 
@@ -346,7 +347,7 @@ def _address(name: str, address: str) -> str:
 
 def _text(body: str, subtype: str) -> MIMENonMultipart:
     """A text part: ASCII as it is, anything else UTF-8 in quoted-printable (readable, and 7-bit for any server)."""
-    charset = Charset("us-ascii") if body.isascii() else _UTF8
+    charset = _ASCII if body.isascii() else _UTF8
     part = MIMENonMultipart("text", subtype, charset=str(charset))
     part.set_payload(body, charset)
     return part
