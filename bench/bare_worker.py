@@ -41,6 +41,28 @@ class BareWorkflow:
         return STEPS
 
 
+@workflow.defn
+class WaitingBareWorkflow:
+    """Half the steps, then a wait for a Signal, as a manual order waits in picking: the memory yardstick, what the
+    SDK holds in its cache for a workflow that does nothing of its own."""
+
+    def __init__(self) -> None:
+        self._released = False
+
+    @workflow.run
+    async def run(self) -> int:
+        """The steps done once released."""
+        for step in range(STEPS // 2):
+            await workflow.execute_activity(no_op, step, start_to_close_timeout=STEP_TIMEOUT)
+        await workflow.wait_condition(lambda: self._released)
+        return STEPS // 2
+
+    @workflow.signal
+    def release(self) -> None:
+        """Let the workflow finish."""
+        self._released = True
+
+
 async def serve(
     address: str, namespace: str, task_queue: str, max_concurrent_activities: int, graceful_shutdown: timedelta
 ) -> None:
@@ -49,7 +71,7 @@ async def serve(
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[BareWorkflow],
+        workflows=[BareWorkflow, WaitingBareWorkflow],
         activities=[no_op],
         max_concurrent_activities=max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown,

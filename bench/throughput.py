@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from bench import latency
-from bench.bare_worker import BareWorkflow
+from bench.bare_worker import STEPS, BareWorkflow, WaitingBareWorkflow
 from bench.fulfilment_run import (
     CONCURRENCY,
     oms_worker,
@@ -211,6 +211,7 @@ class Results:
     oms_first_poll: list[float]
     bare_first_poll: list[float]
     memory: Memory
+    bare_memory: Memory
 
 
 def progress(line: str, *, done: bool = False) -> None:
@@ -387,6 +388,55 @@ async def memory_per_order(cached: int) -> Memory:
     return Memory(idle, warm, full, WARM_UP_ORDERS, cached)
 
 
+# A waiting bare workflow's history once its steps are done: started and its first workflow task (4 events), then
+# per step the activity's 3 events and the next workflow task's 3.
+WAITING_EVENTS = 4 + 6 * (STEPS // 2)
+
+
+async def bare_memory_per_workflow(cached: int) -> Memory:
+    """The bare worker's VmRSS idle, after a warm-up and with `cached` more waiting bare workflows: the SDK's own
+    cost of a cached workflow, which no order workflow can go below."""
+    with tempfile.TemporaryDirectory(prefix="oms-bench-bare-memory-") as directory:
+        async with private_services(Path(directory)) as (settings, client):
+            bare = settings.model_copy(update={"task_queue": "bare-bench-memory"})
+            async with bare_worker(bare) as worker:
+                await wait_for_worker(client, bare, worker)
+                await asyncio.sleep(SETTLE_SECONDS)
+                idle = resident_kib(worker.pid)
+                await start_waiting(bare, WARM_UP_ORDERS, "warm")
+                await asyncio.sleep(SETTLE_SECONDS)
+                warm = resident_kib(worker.pid)
+                await start_waiting(bare, cached, "cached")
+                await asyncio.sleep(SETTLE_SECONDS)
+                full = resident_kib(worker.pid)
+    progress(f"bare worker memory: {WARM_UP_ORDERS + cached} bare workflows waiting", done=True)
+    return Memory(idle, warm, full, WARM_UP_ORDERS, cached)
+
+
+async def start_waiting(settings: Settings, count: int, batch: str) -> None:
+    """Start `count` waiting bare workflows and return once each has done its steps and waits for its Signal."""
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def start(number: int) -> str:
+        workflow_id = f"waiting-{batch}-{number}"
+        async with gate:
+            await client.start_workflow(WaitingBareWorkflow.run, id=workflow_id, task_queue=settings.task_queue)
+        return workflow_id
+
+    waiting = set(await asyncio.gather(*(start(number) for number in range(count))))
+    deadline = time.monotonic() + PHASE_TIMEOUT_SECONDS
+    while waiting:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(waiting)} of {count} bare workflows did not reach their wait in time")
+        for workflow_id in list(waiting):
+            described = await client.get_workflow_handle(workflow_id).describe()
+            if described.raw_description.workflow_execution_info.history_length >= WAITING_EVENTS:
+                waiting.discard(workflow_id)
+        progress(f"bare worker memory: {count - len(waiting)}/{count} {batch} bare workflows waiting")
+        await asyncio.sleep(LOOK_SECONDS)
+
+
 async def card_orders(sessions: async_sessionmaker[AsyncSession], settings: Settings, count: int) -> list[Order]:
     """`count` generated card orders, their stock received: once placed in manual mode they all wait in picking."""
     products = await catalogue.list_products(sessions)
@@ -476,6 +526,11 @@ def report(results: Results, machine_line: str) -> str:
         f"  {'idle after start':34} {memory.idle_kib / 1024:8.1f} MiB",
         f"  {f'{memory.warm_up} manual orders in picking':34} {memory.warm_kib / 1024:8.1f} MiB",
         f"  {f'{memory.warm_up + memory.cached} manual orders in picking':34} {memory.cached_kib / 1024:8.1f} MiB",
+        "bare worker resident memory (VmRSS), workflows of 4 no-op activities waiting for a Signal",
+        f"  {'idle after start':34} {results.bare_memory.idle_kib / 1024:8.1f} MiB",
+        f"  {f'{results.bare_memory.warm_up} waiting':34} {results.bare_memory.warm_kib / 1024:8.1f} MiB",
+        f"  {f'{results.bare_memory.warm_up + results.bare_memory.cached} waiting':34} "
+        f"{results.bare_memory.cached_kib / 1024:8.1f} MiB",
         "",
         summary(results, machine_line),
     ]
@@ -509,6 +564,8 @@ def summary(results: Results, machine_line: str) -> str:
             f"  worker RSS per cached order  {memory.per_order_kib:.0f} KiB from idle over "
             f"{memory.warm_up + memory.cached} orders; {memory.marginal_kib:.0f} KiB for the {memory.cached} "
             f"after a warm-up of {memory.warm_up} (target <= {RSS_TARGET_KIB:.0f} KiB)",
+            f"  bare RSS per cached workflow {results.bare_memory.per_order_kib:.0f} KiB from idle; "
+            f"{results.bare_memory.marginal_kib:.0f} KiB marginal (the SDK's floor for a waiting workflow)",
         ]
     )
 
@@ -528,7 +585,9 @@ async def main(orders: int, bare: int, rounds: int, cached: int, latency_orders:
         measured.append(Round(bare_rate, orders_rate, note, bare_cpu, orders_cpu))
     oms_first_poll, bare_first_poll = await first_polls(START_SAMPLES)
     memory_figures = await memory_per_order(cached)
-    print(report(Results(measured, oms_first_poll, bare_first_poll, memory_figures), machine_line), flush=True)
+    bare_memory = await bare_memory_per_workflow(cached)
+    results = Results(measured, oms_first_poll, bare_first_poll, memory_figures, bare_memory)
+    print(report(results, machine_line), flush=True)
     # Latency at half the maximum the rounds measured: what an order waits when the shop is busy but not saturated.
     rate = statistics.median(pair.orders.per_second for pair in measured) / 2
     progress(f"latency: {latency_orders} orders at {rate:.2f}/s", done=True)
