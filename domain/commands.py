@@ -5,11 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, TypeAlias
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from domain.base import Frozen
 from domain.refund import Actor, Cancel, Refund, RefundPaidOut, RefundView
 from domain.status import OrderStatus
+from domain.text import ONE_LINE, PARAGRAPHS
 
 
 class Confirmation(StrEnum):
@@ -41,7 +42,9 @@ class Command(StrEnum):
 class PaymentReceived(Frozen):
     """The bank transfer or invoice payment has arrived."""
 
-    reference: str | None = Field(None, max_length=200, description="Bank reference, if any.")
+    reference: Annotated[str, StringConstraints(max_length=200), ONE_LINE] | None = Field(
+        None, description="Bank reference, if any."
+    )
     by: Actor | None = Field(None, description="Who confirmed the payment.")
 
 
@@ -62,15 +65,15 @@ class Shipped(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    carrier: Annotated[str, Field(min_length=1, max_length=50)]
-    tracking: Annotated[str, Field(min_length=1, max_length=100)]
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=50), ONE_LINE]
+    tracking: Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
     by: Actor | None = Field(None, description="Who handed the parcel over.")
 
 
 class Complete(Frozen):
     """The operator fulfilled the order outside the system."""
 
-    note: str | None = Field(None, max_length=500)
+    note: Annotated[str, StringConstraints(max_length=500), PARAGRAPHS] | None = None
     by: Actor | None = Field(None, description="Who fulfilled the order.")
 
 
@@ -80,7 +83,7 @@ class Feedback(Frozen):
     model_config = ConfigDict(str_strip_whitespace=True)
 
     rating: Annotated[int, Field(ge=1, le=5)]
-    comment: str | None = Field(None, max_length=2000)
+    comment: Annotated[str, StringConstraints(max_length=2000), PARAGRAPHS] | None = None
     by: Actor | None = Field(None, description="Who passed the answer on: the survey, an operator.")
 
 
@@ -89,15 +92,15 @@ class DeliveryEvent(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    event: Annotated[str, Field(min_length=1, max_length=50)]
-    detail: str | None = Field(None, max_length=500)
+    event: Annotated[str, StringConstraints(min_length=1, max_length=50), ONE_LINE]
+    detail: Annotated[str, StringConstraints(max_length=500), ONE_LINE] | None = None
     by: Actor | None = Field(None, description="Who reported it: the carrier, its webhook, an operator.")
 
 
 class StockArrived(Frozen):
     """Stock was received for one of the order's SKUs; a backordered order tries to reserve again."""
 
-    sku: str | None = None
+    sku: Annotated[str, StringConstraints(max_length=64), ONE_LINE] | None = None
     by: Actor | None = Field(None, description="Who booked the stock in.")
 
 

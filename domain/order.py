@@ -6,15 +6,13 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from domain.base import Frozen
 from domain.cards import CARD_NUMBERS_REFUSED, holds_card_number
 from domain.money import CurrencyMismatch, Money
+from domain.text import ONE_LINE, PARAGRAPHS, Email
 
-# Deliberately simple: a real address has one @, a dot in the domain and no spaces. Deliverability is the
-# mail server's job, not ours.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SKU = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 # A payment provider's card token (Stripe's style: tok_visa, tok_1N3T00LkdIwHu7ix), a card brand as providers
@@ -22,6 +20,11 @@ _SKU = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,39}$")
 _TOKEN = re.compile(r"tok_[A-Za-z0-9_]{1,100}")
 _BRAND = re.compile(r"[a-z][a-z_]{1,29}")
 _LAST4 = re.compile(r"[0-9]{4}")
+
+# An order's encoded size at intake: far under Temporal's 2 MB payload limit, so the order, its view and what its
+# workflow carries never reach it. The largest honest order (200 lines with long names) is about a third of this.
+MAX_ORDER_BYTES = 128 * 1024
+NOTE_LENGTH = 2000
 
 
 class Channel(StrEnum):
@@ -66,15 +69,8 @@ class Customer(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: str
-
-    @field_validator("email")
-    @classmethod
-    def _looks_like_email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise ValueError(f"{value!r} is not a valid email address")
-        return value.lower()
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+    email: Email
 
 
 class Address(Frozen):
@@ -82,11 +78,11 @@ class Address(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    line1: Annotated[str, Field(min_length=1, max_length=200)]
-    line2: str | None = None
-    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
-    city: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+    line1: Annotated[str, StringConstraints(min_length=1, max_length=200), ONE_LINE]
+    line2: Annotated[str, StringConstraints(max_length=200), ONE_LINE] | None = None
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20), ONE_LINE]
+    city: Annotated[str, StringConstraints(min_length=1, max_length=100), ONE_LINE]
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. DE")]
 
 
@@ -106,7 +102,7 @@ class Line(Frozen):
     sku: str
     quantity: int
     unit_price: Money
-    name: str | None = None
+    name: Annotated[str, StringConstraints(max_length=200), ONE_LINE] | None = None
 
     @field_validator("sku", mode="before")
     @classmethod
@@ -147,7 +143,7 @@ class PaymentDetails(Frozen):
     token: str | None = Field(None, description="The payment provider's token for the card, e.g. tok_visa.")
     brand: str | None = Field(None, description="The card's brand for display, e.g. visa.")
     last4: str | None = Field(None, description="The card number's last four digits, for display.")
-    paypal_email: str | None = None
+    paypal_email: Email | None = None
     card_number: str | None = Field(None, description="Legacy: orders placed before tokens; refused at intake.")
 
     @field_validator("token")
@@ -240,7 +236,7 @@ class Order(Frozen):
     currency: str
     shipping_fee: Money | None = None
     totals: Totals | None = None
-    note: str | None = None
+    note: Annotated[str, StringConstraints(max_length=NOTE_LENGTH), PARAGRAPHS] | None = None
 
     @field_validator("external_id")
     @classmethod
@@ -312,3 +308,11 @@ class Order(Frozen):
     def total(self) -> Money:
         """What the customer pays: lines plus shipping."""
         return self.subtotal + self.shipping
+
+
+def size_problem(order: Order) -> str | None:
+    """Why `order` is too large to run, or None: its encoded size against `MAX_ORDER_BYTES`."""
+    size = len(order.model_dump_json().encode())
+    if size <= MAX_ORDER_BYTES:
+        return None
+    return f"order: encoded as {size:,} bytes, over the limit of {MAX_ORDER_BYTES:,}; split it or shorten its texts"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -13,22 +12,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from domain.base import Frozen
 from domain.money import Money
 from domain.order import Line, PaymentMethod
+from domain.text import EMAIL_LENGTH, ONE_LINE, PARAGRAPHS, one_line
 
 # The longest email address there can be (RFC 5321), so an operator's login always fits.
-ACTOR_LENGTH = 254
-# Format characters that reorder how a line reads (bidirectional overrides and isolates): a name containing one can
-# display as someone else's in the timeline.
-_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+ACTOR_LENGTH = EMAIL_LENGTH
 
 
 def _printable(name: str) -> str:
-    for position, character in enumerate(name, start=1):
-        if unicodedata.category(character) in ("Cc", "Zl", "Zp") or character in _BIDI_CONTROLS:
-            raise ValueError(
-                f"must not contain control characters (U+{ord(character):04X} at position {position}); "
-                "give an email address or a plain name"
-            )
-    return name
+    return one_line(name, "give an email address or a plain name")
 
 
 # Who gave a command: an operator's email, `oms cli`, a carrier, a bank. It is shown in the order's timeline as is,
@@ -119,7 +110,7 @@ class Refund(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), PARAGRAPHS]
     lines: list[RefundItem] = Field(
         default_factory=list, max_length=200, description="Empty: everything not yet refunded."
     )
@@ -147,7 +138,7 @@ class Cancel(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), PARAGRAPHS]
     by: Actor | None = Field(None, description="Who cancelled the order.")
 
 
@@ -156,7 +147,9 @@ class RefundPaidOut(Frozen):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    reference: str | None = Field(None, max_length=200, description="Bank reference of the payout, if any.")
+    reference: Annotated[str, StringConstraints(max_length=200), ONE_LINE] | None = Field(
+        None, description="Bank reference of the payout, if any."
+    )
     by: Actor | None = Field(None, description="Who paid it out; becomes the refund's `paid_out_by`.")
 
 

@@ -15,7 +15,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.cards import card_numbers_in_payment
-from domain.order import FulfilmentMode, Order
+from domain.order import FulfilmentMode, Order, size_problem
 from domain.status import OrderStatus
 from settings import Settings
 from store import catalogue
@@ -136,9 +136,12 @@ async def place_order(
 ) -> str:
     """Check the order against the catalogue and start its workflow, in the name of `placed_by`; the order id.
 
-    Raises `OrderInputError` for an unknown SKU (nothing started) and `OrderAlreadyExists` when the channel
+    Raises `OrderInputError` for an order over `MAX_ORDER_BYTES` or an unknown SKU (nothing started) and `OrderAlreadyExists` when the channel
     order was placed before, running or not.
     """
+    too_large = size_problem(order)
+    if too_large is not None:
+        raise OrderInputError([too_large])
     await check_catalogue(sessions, order)
     try:
         await client.start_workflow(
