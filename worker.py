@@ -38,7 +38,7 @@ from starter.codec import KeyRing, data_converter
 from starter.digest_schedule import apply_new_order_email
 from store import migrate
 from store.db import create_engine, session_factory
-from workflows import search
+from workflows import sandbox, search
 from workflows.daily_report import DailyReportWorkflow
 from workflows.new_order_digest import NewOrderDigestWorkflow
 from workflows.order import OrderWorkflow
@@ -213,6 +213,7 @@ def build_worker(client: Client, settings: Settings, sessions: async_sessionmake
         build_id=build_id(),
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_runner=sandbox.RUNNER,
     )
     # Workflows cannot build holiday tables; they wait for this, which runs while the worker starts polling.
     prepare_holidays_in_background((settings.country, settings.subdivision))

@@ -25,6 +25,7 @@ from tests.conftest import Mailbox
 from tests.integration.conftest import Shop
 from tests.sample_orders import an_order
 from worker import build_worker
+from workflows import sandbox
 from workflows.order import OrderWorkflow, workflow_id
 from workflows.refund import RefundWorkflow
 
@@ -87,12 +88,20 @@ async def test_an_order_started_under_k1_completes_refunds_and_replays_after_k2_
     # The order's start went out under k1, its later steps under k2; the refund began after the rotation.
     assert set(key_ids(order_history.to_json_dict())) == {"k1", "k2"}
     assert set(key_ids(refund_history.to_json_dict())) == {"k2"}
-    replayer = Replayer(workflows=[OrderWorkflow, RefundWorkflow], data_converter=data_converter(after_ring))
+    replayer = Replayer(
+        workflows=[OrderWorkflow, RefundWorkflow],
+        data_converter=data_converter(after_ring),
+        workflow_runner=sandbox.RUNNER,
+    )
     for history in (order_history, refund_history):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
     # A ring that dropped k1 too soon cannot read the order's start: keep old keys while their histories matter.
-    without_k1 = Replayer(workflows=[OrderWorkflow, RefundWorkflow], data_converter=data_converter(KeyRing.parse(K2)))
+    without_k1 = Replayer(
+        workflows=[OrderWorkflow, RefundWorkflow],
+        data_converter=data_converter(KeyRing.parse(K2)),
+        workflow_runner=sandbox.RUNNER,
+    )
     # The worker fails the workflow task (and retries it) rather than the order; its log names the missing key.
     with pytest.raises(RuntimeError, match=PayloadUndecodable.__name__):
         await without_k1.replay_workflow(order_history)

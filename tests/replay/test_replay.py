@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from domain.calendar import prepare_holidays
 from starter.codec import KeyRing, data_converter, new_key
+from workflows import sandbox
 from workflows.daily_report import DailyReportWorkflow
 from workflows.new_order_digest import NewOrderDigestWorkflow
 from workflows.order import OrderWorkflow
@@ -81,6 +82,7 @@ async def test_stored_history_replays_without_nondeterminism(path: Path) -> None
         workflows=[OrderWorkflow, OrderWorkflowV1, RefundWorkflow, DailyReportWorkflow, NewOrderDigestWorkflow],
         # A worker's converter with payload keys: histories recorded before encryption hold plain payloads.
         data_converter=data_converter(KeyRing.parse(new_key("k1"))),
+        workflow_runner=sandbox.RUNNER,
     )
 
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
