@@ -75,7 +75,7 @@ class ImportOutcome:
         which = f" ({', '.join(kinds)})" if kinds else ""
         text = (
             f"placed {count_of(len(rows.placed), 'order')} ({count_of(placed_rows, 'row')}), "
-            f"{duplicates} duplicate{which}, {count_of(len(rows.rejected), 'rejected row')}"
+            f"{count_of(duplicates, 'duplicate')}{which}, {count_of(len(rows.rejected), 'rejected row')}"
         )
         if rows.not_placed:
             text += (

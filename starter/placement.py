@@ -67,9 +67,13 @@ def parse_order(text: str) -> Order:
     if card_numbers:
         raise OrderInputError([found.problem for found in card_numbers])
     try:
-        return Order.model_validate(data)
+        order = Order.model_validate(data)
     except ValidationError as error:
         raise OrderInputError([_problem(detail) for detail in error.errors(include_url=False)]) from None
+    too_large = size_problem(order)
+    if too_large is not None:
+        raise OrderInputError([too_large])
+    return order
 
 
 def _problem(detail: ErrorDetails) -> str:
@@ -136,8 +140,8 @@ async def place_order(
 ) -> str:
     """Check the order against the catalogue and start its workflow, in the name of `placed_by`; the order id.
 
-    Raises `OrderInputError` for an order over `MAX_ORDER_BYTES` or an unknown SKU (nothing started) and `OrderAlreadyExists` when the channel
-    order was placed before, running or not.
+    Raises `OrderInputError` for an order over `MAX_ORDER_BYTES` or an unknown SKU (nothing started) and
+    `OrderAlreadyExists` when the channel order was placed before, running or not.
     """
     too_large = size_problem(order)
     if too_large is not None:

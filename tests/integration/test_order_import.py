@@ -15,11 +15,12 @@ from openpyxl import Workbook
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.money import Money
 from domain.order import Channel, PaymentMethod
 from domain.status import OrderStatus
 from starter import intake
 from starter.import_command import Outcome, _place_all
-from store.catalogue import list_products
+from store.catalogue import add_product, list_products
 from tests.integration.conftest import Shop
 from tests.integration.test_refunds import oms
 from tests.starter.test_intake import MARKETPLACE_HEADER, SPREADSHEET_HEADER
@@ -236,7 +237,7 @@ async def test_importing_the_same_export_again_places_nothing_new(shop: Shop, tm
     assert again["repeated_rows"] == [{"row": 4, "duplicate_of": 3}]
     assert [item["row"] for item in again["rejected"]] == [5, 6, 7, 8, 9]
     assert again["summary"].startswith(
-        "placed 0 orders (0 rows), 3 duplicate (2 orders already placed, 1 repeated row), 5 rejected rows"
+        "placed 0 orders (0 rows), 3 duplicates (2 orders already placed, 1 repeated row), 5 rejected rows"
     )
     assert await workflows_of(shop, 2) == {f"order-marketplace-{prefix}-A-1", f"order-marketplace-{prefix}-A-6"}
 
@@ -373,3 +374,47 @@ async def test_orders_not_placed_when_temporal_goes_away_are_reported_and_placed
     assert len(again["placed"]) == 25
     assert len(again["already_placed"]) == 5
     assert len(await workflows_of(shop, 30)) == 30
+
+
+async def test_an_order_too_large_to_run_and_a_name_with_a_line_break_are_rejected_rows_and_the_rest_is_placed(
+    shop: Shop, tmp_path: Path
+) -> None:
+    prefix = unique()
+    good = marketplace_export(tmp_path / "good.csv", prefix)
+    with good.open(newline="", encoding="utf-8") as file:
+        header, first, *_ = list(csv.reader(file))
+    column = {name: index for index, name in enumerate(header)}
+
+    def changed(order: str, **changes: str) -> list[str]:
+        row = list(first)
+        row[column["order-id"]] = f"{prefix}-{order}"
+        for name, value in changes.items():
+            row[column[name]] = value
+        return row
+
+    # 200 lines with the longest names of four-byte characters: every field within its length, the order over the
+    # encoded limit.
+    wide = "\U0001f600" * 200
+    for index in range(200):
+        await add_product(shop.sessions, f"SKU-{index:03}", f"Product {index}", Money.of("14.90", "EUR"))
+    too_large = [changed("BIG", sku=f"SKU-{index:03}", **{"product-name": wide}) for index in range(200)]
+    path = tmp_path / "export.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerow(changed("OK"))
+        writer.writerow(changed("CRLF", **{"buyer-name": "Eve\r\nBcc: spy@evil.example"}))
+        writer.writerows(too_large)
+
+    code, out, err = await oms(shop.settings, "order", "import", str(path), "--channel", "marketplace")
+
+    assert code == 1, err
+    lines = out.splitlines()
+    assert "row 3: buyer-name: must not contain control characters (U+000A at position 4)" in lines[0]
+    assert lines[1].startswith("row 4: order: encoded as ")
+    assert "over the limit of 131,072" in lines[1]
+    assert lines[-1].startswith("placed 1 order (1 row), 0 duplicates, 201 rejected rows")
+    assert "not placed" not in out
+    assert await exists(shop, f"marketplace-{prefix}-OK")
+    assert not await exists(shop, f"marketplace-{prefix}-CRLF")
+    assert not await exists(shop, f"marketplace-{prefix}-BIG")

@@ -323,7 +323,10 @@ def test_a_phone_channel_imports_the_spreadsheet_layout_under_its_own_ids(tmp_pa
         ({"qty": "2.5"}, "Qty: must be a whole number, got '2.5'"),
         ({"qty": "0"}, "Qty: must be at least 1, got 0"),
         ({"email": ""}, "Email: is required"),
-        ({"email": "sophie at example"}, "Email: 'sophie at example' is not a valid email address: An email address must have an @-sign."),
+        (
+            {"email": "sophie at example"},
+            "Email: 'sophie at example' is not a valid email address: An email address must have an @-sign.",
+        ),
         ({"currency": "EURO"}, "Currency: 'EURO' is not a supported ISO 4217 currency"),
         ({"unit_price": "14.905"}, "Unit price: 14.905 has more decimals than EUR allows (2)"),
         ({"unit_price": "14,90"}, "Unit price: '14,90' is not a decimal number (use a decimal point: 14.90)"),

@@ -186,7 +186,7 @@ async def test_a_file_whose_every_row_is_rejected_is_accounted_for_without_tempo
     assert outcome.failed
     assert [item.row for item in outcome.rows.rejected] == [2, 3]
     assert outcome.rows.rejected[0].reason == "Qty: must be a whole number, got 'two'"
-    assert outcome.summary == "placed 0 orders (0 rows), 0 duplicate, 2 rejected rows"
+    assert outcome.summary == "placed 0 orders (0 rows), 0 duplicates, 2 rejected rows"
     assert seen == []
     rejected = outcome.rejected_csv()
     assert rejected is not None

@@ -54,7 +54,9 @@ def test_quantity_zero_names_the_line() -> None:
 def test_malformed_email_names_the_customer_field() -> None:
     data = example()
     data["customer"]["email"] = "anna.example.com"
-    assert refusal(data) == "customer.email: 'anna.example.com' is not a valid email address: An email address must have an @-sign."
+    assert refusal(data) == (
+        "customer.email: 'anna.example.com' is not a valid email address: An email address must have an @-sign."
+    )
 
 
 def test_unsupported_currency_is_named_once() -> None:
