@@ -305,7 +305,11 @@ async def test_an_email_queued_whole_before_emails_were_composed_with_the_classi
 
 
 def test_a_line_break_in_a_name_never_reaches_a_header(settings: Settings) -> None:
-    order = placed_order(customer_name="Eve\r\nBcc: spy@evil.example")
+    # The domain refuses such a name at the door; the composer refuses it too, for a history written before that.
+    valid = placed_order()
+    order = valid.model_copy(
+        update={"customer": valid.customer.model_copy(update={"name": "Eve\r\nBcc: spy@evil.example"})}
+    )
 
     with pytest.raises(ValueError, match="linefeed or carriage return"):
         compose(EmailKind.ORDER_CONFIRMATION, view_of(order), settings)
