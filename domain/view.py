@@ -7,7 +7,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.commands import Command
 from domain.money import Money
 from domain.order import Address, Channel, Customer, FulfilmentMode, Line, PaymentMethod
 from domain.refund import RefundKind, RefundView
@@ -18,7 +17,8 @@ class TimelineEvent(StrEnum):
     """What the order itself notes in its timeline; the value is the entry's `event`, as stored histories hold it.
 
     Operator confirmations are `domain.commands.Confirmation`; events that carry a name (`email sent: shipped`,
-    `carrier: in_transit`, `packed rejected`) are built by `email_sent`, `carrier_scan` and `command_rejected`.
+    `carrier: in_transit`, `packed rejected`) are built by `email_sent`, `carrier_scan` and
+    `domain.commands.command_rejected`.
     """
 
     ORDER_RECEIVED = "order received"
@@ -73,11 +73,6 @@ def email_sent(kind: StrEnum) -> str:
 def carrier_scan(event: str) -> str:
     """The timeline event of a carrier's scan, polled or signalled, e.g. `carrier: in_transit`."""
     return f"carrier: {event}"
-
-
-def command_rejected(command: Command) -> str:
-    """The timeline event of an operator command signalled and refused, e.g. `packed rejected`."""
-    return f"{command.value} rejected"
 
 
 class PaymentState(StrEnum):

@@ -28,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.status import OrderStatus
     from domain.view import OrderView, TimelineEvent
     from workflows import search, steps
-    from workflows.order_v1 import STATUS_QUERY, CommandRefused, OrderWorkflowV1, PlaceOrder, workflow_id
+    from workflows.handlers import CommandRefused
+    from workflows.order_v1 import STATUS_QUERY, OrderWorkflowV1, PlaceOrder, workflow_id
     from workflows.search import REFUND_DEADLINE
 
 __all__ = ["STATUS_QUERY", "CommandRefused", "OrderWorkflow", "PlaceOrder", "workflow_id"]

@@ -19,17 +19,18 @@ with workflow.unsafe.imports_passed_through():
     from domain.base import Frozen
     from domain.commands import (
         Command,
-        CommandAccepted,
         CommandPayload,
         Complete,
         Confirmation,
         DeliveryEvent,
         Feedback,
+        OrderSituation,
         Packed,
         PaymentReceived,
         Picked,
         Shipped,
         StockArrived,
+        shop_time,
     )
     from domain.money import Money
     from domain.order import FulfilmentMode, Order, PaymentMethod
@@ -41,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         RefundKind,
         RefundLine,
         RefundPaidOut,
-        RefundRefused,
         RefundView,
         plan_refund,
     )
@@ -55,10 +55,9 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
         Totals,
         carrier_scan,
-        command_rejected,
         email_sent,
     )
-    from workflows import search, steps
+    from workflows import handlers, search, steps
     from workflows.refund import PROGRESS_SIGNAL, RefundOrder, RefundWorkflow
     from workflows.search import REFUND_DEADLINE
 
@@ -84,10 +83,6 @@ class PlaceOrder(Frozen):
     # Who placed it from the console or the CLI; None when a channel's own intake did. Optional: orders started
     # before it existed decode without it.
     placed_by: Actor | None = None
-
-
-class CommandRefused(Exception):
-    """An operator command that is not valid in the order's current state; the message says why."""
 
 
 @workflow.defn(name="OrderWorkflow")
@@ -137,6 +132,7 @@ class OrderWorkflowV1:
         self._fulfilment: asyncio.Task[None] | None = None
         # Parts of the order's life that have been told to stop (see `_cancel`).
         self._stopping: set[asyncio.Task[None]] = set()
+        handlers.register(self)
 
     # --- the order's life -------------------------------------------------------------------------------------
 
@@ -425,161 +421,8 @@ class OrderWorkflowV1:
         if follow_up.closes_at > workflow.now():
             await workflow.sleep(follow_up.closes_at - workflow.now())
 
-    # --- operator commands: Signals for Temporal UI and `temporal workflow signal`, Updates for the CLI --------
-
-    @workflow.signal(name=Command.PAYMENT_RECEIVED)
-    def payment_received_signal(self, command: PaymentReceived) -> None:
-        """The money arrived (bank transfer, invoice)."""
-        self._signalled(Command.PAYMENT_RECEIVED, command)
-
-    @workflow.update(name=Command.PAYMENT_RECEIVED)
-    def payment_received(self, command: PaymentReceived) -> CommandAccepted:
-        """The money arrived (bank transfer, invoice)."""
-        return self._accept(Command.PAYMENT_RECEIVED, command)
-
-    @payment_received.validator
-    def _validate_payment_received(self, command: PaymentReceived) -> None:
-        self._validate(Command.PAYMENT_RECEIVED, command)
-
-    @workflow.signal(name=Command.PICKED)
-    def picked_signal(self, command: Picked) -> None:
-        """The warehouse picked every line (manual mode)."""
-        self._signalled(Command.PICKED, command)
-
-    @workflow.update(name=Command.PICKED)
-    def picked(self, command: Picked) -> CommandAccepted:
-        """The warehouse picked every line (manual mode)."""
-        return self._accept(Command.PICKED, command)
-
-    @picked.validator
-    def _validate_picked(self, command: Picked) -> None:
-        self._validate(Command.PICKED, command)
-
-    @workflow.signal(name=Command.PACKED)
-    def packed_signal(self, command: Packed) -> None:
-        """The parcel is packed (manual mode)."""
-        self._signalled(Command.PACKED, command)
-
-    @workflow.update(name=Command.PACKED)
-    def packed(self, command: Packed) -> CommandAccepted:
-        """The parcel is packed (manual mode)."""
-        return self._accept(Command.PACKED, command)
-
-    @packed.validator
-    def _validate_packed(self, command: Packed) -> None:
-        self._validate(Command.PACKED, command)
-
-    @workflow.signal(name=Command.SHIPPED)
-    def shipped_signal(self, command: Shipped) -> None:
-        """The parcel left with a carrier under a tracking number (manual mode)."""
-        self._signalled(Command.SHIPPED, command)
-
-    @workflow.update(name=Command.SHIPPED)
-    def shipped(self, command: Shipped) -> CommandAccepted:
-        """The parcel left with a carrier under a tracking number (manual mode)."""
-        return self._accept(Command.SHIPPED, command)
-
-    @shipped.validator
-    def _validate_shipped(self, command: Shipped) -> None:
-        self._validate(Command.SHIPPED, command)
-
-    @workflow.signal(name=Command.COMPLETE)
-    def complete_signal(self, command: Complete) -> None:
-        """The operator fulfilled the order outside the system."""
-        self._signalled(Command.COMPLETE, command)
-
-    @workflow.update(name=Command.COMPLETE)
-    def complete(self, command: Complete) -> CommandAccepted:
-        """The operator fulfilled the order outside the system."""
-        return self._accept(Command.COMPLETE, command)
-
-    @complete.validator
-    def _validate_complete(self, command: Complete) -> None:
-        self._validate(Command.COMPLETE, command)
-
-    @workflow.signal(name=Command.FEEDBACK)
-    def feedback_signal(self, command: Feedback) -> None:
-        """The customer rated the order."""
-        self._signalled(Command.FEEDBACK, command)
-
-    @workflow.update(name=Command.FEEDBACK)
-    def feedback(self, command: Feedback) -> CommandAccepted:
-        """The customer rated the order."""
-        return self._accept(Command.FEEDBACK, command)
-
-    @feedback.validator
-    def _validate_feedback(self, command: Feedback) -> None:
-        self._validate(Command.FEEDBACK, command)
-
-    @workflow.signal(name=Command.DELIVERY_EVENT)
-    def delivery_event_signal(self, command: DeliveryEvent) -> None:
-        """A carrier reported a scan of the parcel."""
-        self._signalled(Command.DELIVERY_EVENT, command)
-
-    @workflow.update(name=Command.DELIVERY_EVENT)
-    def delivery_event(self, command: DeliveryEvent) -> CommandAccepted:
-        """A carrier reported a scan of the parcel."""
-        return self._accept(Command.DELIVERY_EVENT, command)
-
-    @delivery_event.validator
-    def _validate_delivery_event(self, command: DeliveryEvent) -> None:
-        self._validate(Command.DELIVERY_EVENT, command)
-
-    @workflow.signal(name=Command.STOCK_ARRIVED)
-    def stock_arrived_signal(self, command: StockArrived) -> None:
-        """Stock was received; a backordered order tries to reserve again."""
-        self._signalled(Command.STOCK_ARRIVED, command)
-
-    @workflow.update(name=Command.STOCK_ARRIVED)
-    def stock_arrived(self, command: StockArrived) -> CommandAccepted:
-        """Stock was received; a backordered order tries to reserve again."""
-        return self._accept(Command.STOCK_ARRIVED, command)
-
-    @stock_arrived.validator
-    def _validate_stock_arrived(self, command: StockArrived) -> None:
-        self._validate(Command.STOCK_ARRIVED, command)
-
-    @workflow.signal(name=Command.REFUND)
-    def refund_signal(self, command: Refund) -> None:
-        """Give the whole order, or some of its lines, back: money, stock and an email, within the SLA."""
-        self._signalled(Command.REFUND, command)
-
-    @workflow.update(name=Command.REFUND)
-    def refund(self, command: Refund) -> CommandAccepted:
-        """Give the whole order, or some of its lines, back; the answer carries the refund's deadline."""
-        return self._accept(Command.REFUND, command)
-
-    @refund.validator
-    def _validate_refund(self, command: Refund) -> None:
-        self._validate(Command.REFUND, command)
-
-    @workflow.signal(name=Command.CANCEL)
-    def cancel_signal(self, command: Cancel) -> None:
-        """Stop an order that has not shipped: release its stock and refund anything taken."""
-        self._signalled(Command.CANCEL, command)
-
-    @workflow.update(name=Command.CANCEL)
-    def cancel(self, command: Cancel) -> CommandAccepted:
-        """Stop an order that has not shipped: release its stock and refund anything taken."""
-        return self._accept(Command.CANCEL, command)
-
-    @cancel.validator
-    def _validate_cancel(self, command: Cancel) -> None:
-        self._validate(Command.CANCEL, command)
-
-    @workflow.signal(name=Command.REFUND_PAID_OUT)
-    def refund_paid_out_signal(self, command: RefundPaidOut) -> None:
-        """A person paid the running refund out by hand (bank transfer, invoice, cash)."""
-        self._signalled(Command.REFUND_PAID_OUT, command)
-
-    @workflow.update(name=Command.REFUND_PAID_OUT)
-    def refund_paid_out(self, command: RefundPaidOut) -> CommandAccepted:
-        """A person paid the running refund out by hand (bank transfer, invoice, cash)."""
-        return self._accept(Command.REFUND_PAID_OUT, command)
-
-    @refund_paid_out.validator
-    def _validate_refund_paid_out(self, command: RefundPaidOut) -> None:
-        self._validate(Command.REFUND_PAID_OUT, command)
+    # --- operator commands: a Signal (Temporal UI, `temporal workflow signal`) and an Update (the CLI, the
+    # console) each, registered by `workflows.handlers` from `domain.commands.COMMANDS` --------------------------
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def refund_progress(self, refund: RefundView) -> None:
@@ -593,77 +436,42 @@ class OrderWorkflowV1:
         """The whole order: status, lines, totals, payment, shipment, follow-up and timeline."""
         return self._view
 
-    # One decision per command, shared by its Signal (rejections go to the timeline) and its Update (rejections
-    # go back to the caller and leave no trace in history).
+    # What `workflows.handlers` asks of the order: a command's refusal rule and reply read `situation`; an
+    # accepted command is taken in by `take`, a refused Signal noted by `note_rejected`.
 
-    def _signalled(self, command: Command, payload: CommandPayload) -> None:
-        reason = self._refusal(command, payload)
-        if reason is not None:
-            self._note(command_rejected(command), reason, rejected=True, by=payload.by)
-            return
-        self._apply(command, payload)
+    @property
+    def order_id(self) -> str:
+        return self._view.order_id
 
-    def _validate(self, command: Command, payload: CommandPayload) -> None:
-        reason = self._refusal(command, payload)
-        if reason is not None:
-            raise CommandRefused(f"{command.value} refused for order {self._view.order_id}: {reason}")
-
-    def _accept(self, command: Command, payload: CommandPayload) -> CommandAccepted:
-        message = self._apply(command, payload)
-        started = self._view.refunds[-1] if command in (Command.REFUND, Command.CANCEL) else None
-        return CommandAccepted(
-            order_id=self._view.order_id, command=command, status=self._view.status, message=message, refund=started
+    def situation(self) -> OrderSituation:
+        given = {
+            command
+            for command, told in (
+                (Command.PAYMENT_RECEIVED, self._payment_received),
+                (Command.PICKED, self._picked),
+                (Command.PACKED, self._packed),
+                (Command.SHIPPED, self._shipped),
+                (Command.COMPLETE, self._complete),
+                (Command.FEEDBACK, self._feedback),
+            )
+            if told is not None
+        }
+        if self._payouts:
+            given.add(Command.REFUND_PAID_OUT)
+        return OrderSituation(
+            view=self._view,
+            policy=self._policy,
+            now=workflow.now(),
+            given=frozenset(given),
+            completed=self._completed,
+            feedback_closed=self._feedback_closed,
+            ending=self._ending,
         )
 
-    def _refusal(self, command: Command, payload: CommandPayload) -> str | None:
-        status = self._view.status
-        manual = self._policy.mode is FulfilmentMode.MANUAL
-        if command is Command.REFUND_PAID_OUT:
-            return self._payout_refusal()
-        if self._ending is not None:
-            ending = "refunded" if self._ending.kind is RefundKind.REFUND else "cancelled"
-            return f"the order is being {ending} ({self._ending.refund_id}); nothing else can change it"
-        if command is Command.REFUND and isinstance(payload, Refund):
-            return self._refund_refusal(payload)
-        if command is Command.CANCEL:
-            return self._cancel_refusal()
-        if command is Command.PAYMENT_RECEIVED:
-            if status is not S.AWAITING_PAYMENT:
-                return f"the order is {status.value}; payment is only awaited for bank transfer and invoice orders"
-            return "payment is already confirmed" if self._payment_received else None
-        if command in (Command.PICKED, Command.PACKED, Command.SHIPPED) and not manual:
-            return "the order is in auto mode; the warehouse system confirms this step itself"
-        if command is Command.PICKED:
-            if status is not S.PICKING:
-                return f"the order is {status.value}; picking can be confirmed only while it is picking"
-            return "picking is already confirmed" if self._picked else None
-        if command is Command.PACKED:
-            if status is not S.PACKING:
-                return f"the order is {status.value}; packing can be confirmed only while it is packing"
-            return "packing is already confirmed" if self._packed else None
-        if command is Command.SHIPPED:
-            if status is not S.PACKING or self._packed is None:
-                return f"the order is {status.value}; it can be shipped only once packing is confirmed"
-            return "shipping is already confirmed" if self._shipped else None
-        if command is Command.COMPLETE:
-            if status not in (S.PICKING, S.PACKING, S.SHIPPED, S.DELIVERED):
-                return f"the order is {status.value}; only an order in fulfilment can be completed by hand"
-            return "completion is already under way" if self._complete else None
-        if command is Command.FEEDBACK:
-            if not self._completed or status not in (S.COMPLETED, S.REFUNDING):
-                return f"the order is {status.value}; feedback is taken once it is completed"
-            if self._feedback_closed:
-                return "the satisfaction survey has closed; feedback is no longer taken"
-            return "feedback was already given" if self._feedback else None
-        if command is Command.DELIVERY_EVENT:
-            if status is not S.SHIPPED:
-                return f"the order is {status.value}; carrier events are taken while it is shipped"
-            return None
-        if command is Command.STOCK_ARRIVED:
-            return None if status is S.BACKORDERED else f"the order is {status.value}, not backordered"
-        return f"unknown command {command.value}"
+    def note_rejected(self, event: str, reason: str, by: str | None) -> None:
+        self._note(event, reason, rejected=True, by=by)
 
-    def _apply(self, command: Command, payload: CommandPayload) -> str:
+    def take(self, command: Command, payload: CommandPayload) -> None:
         """Take an accepted command in and note it in the timeline, in the name of whoever gave it.
 
         The note is written now, when the command is given, not when the order acts on it: the order's own entries
@@ -672,111 +480,43 @@ class OrderWorkflowV1:
         if isinstance(payload, PaymentReceived):
             self._payment_received = payload
             self._note(Confirmation.PAYMENT.value, payload.reference, by=payload.by)
-            return "payment confirmed; the order moves on to stock reservation"
-        if isinstance(payload, Picked):
+        elif isinstance(payload, Picked):
             self._picked = payload
             self._note(Confirmation.PICKING.value, by=payload.by)
-            return "picking confirmed; packing comes next"
-        if isinstance(payload, Packed):
+        elif isinstance(payload, Packed):
             self._packed = payload
             self._note(Confirmation.PACKING.value, by=payload.by)
-            return "packing confirmed; the parcel can be shipped now"
-        if isinstance(payload, Shipped):
+        elif isinstance(payload, Shipped):
             self._shipped = payload
             self._note(Confirmation.SHIPPING.value, f"{payload.carrier} {payload.tracking}", by=payload.by)
-            return f"shipped with {payload.carrier} under {payload.tracking}"
-        if isinstance(payload, Complete):
+        elif isinstance(payload, Complete):
             self._complete = payload
             self._note(Confirmation.COMPLETION.value, payload.note, by=payload.by)
-            return "the order is being completed"
-        if isinstance(payload, Feedback):
+        elif isinstance(payload, Feedback):
             self._feedback = payload
             self._note(E.FEEDBACK_GIVEN, f"{payload.rating}/5", by=payload.by)
-            return f"feedback {payload.rating}/5 recorded"
-        if isinstance(payload, DeliveryEvent):
+        elif isinstance(payload, DeliveryEvent):
             self._note(carrier_scan(payload.event), payload.detail, by=payload.by)
             if self._view.shipment is not None:
                 self._view.shipment.last_event = payload.event
             if payload.event == "delivered":
                 self._delivered = True
-                return "delivery recorded"
-            return f"carrier event {payload.event} recorded"
-        if isinstance(payload, StockArrived):
+        elif isinstance(payload, StockArrived):
             self._stock_arrived = True
             self._note(E.STOCK_ARRIVED, payload.sku, by=payload.by)
-            return "the order will try to reserve its stock again"
-        if isinstance(payload, Refund):
-            refund = self._accept_refund(payload)
-            return (
-                f"refund {refund.refund_id} accepted: {refund.amount.format()} back to the customer "
-                f"by {self._shop_time(refund.deadline)}"
-            )
-        if isinstance(payload, Cancel):
-            refund = self._accept_cancellation(payload)
-            if refund.amount.is_zero:
-                return f"cancellation {refund.refund_id} accepted; nothing was paid, so nothing goes back"
-            return (
-                f"cancellation {refund.refund_id} accepted: {refund.amount.format()} goes back to the customer "
-                f"by {self._shop_time(refund.deadline)}"
-            )
-        if isinstance(payload, RefundPaidOut):
+        elif isinstance(payload, Refund):
+            self._accept_refund(payload)
+        elif isinstance(payload, Cancel):
+            self._accept_cancellation(payload)
+        elif isinstance(payload, RefundPaidOut):
             self._payouts.append(payload)
             waiting = next(refund for refund in self._view.refunds if refund.is_open and refund.needs_payout)
             reference = f", reference {payload.reference}" if payload.reference else ""
             self._note(E.REFUND_PAID_OUT, f"{waiting.refund_id}{reference}", by=payload.by)
-            return "payout recorded; the refund finishes now"
-        raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
+        else:
+            raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
 
-    # --- refunds and cancellation: the decisions --------------------------------------------------------------
-
-    def _refund_refusal(self, request: Refund) -> str | None:
-        status = self._view.status
-        if status.is_final:
-            return f"the order is {status.value}; there is nothing left to refund"
-        running = next((refund for refund in self._view.refunds if refund.is_open), None)
-        if running is not None:
-            return f"refund {running.refund_id} is still under way; wait until it has finished"
-        if self._view.payment.captured is None:
-            return f"nothing has been paid for the order yet (it is {status.value}); cancel it instead"
-        if self._complete is not None and not self._completed:
-            return "completion is under way; refund the order once it is completed"
-        window_closes = self._refund_window_closes()
-        if window_closes is not None and workflow.now() > window_closes:
-            return f"the refund window closed on {self._shop_time(window_closes)}, {self._refund_window_text()}"
-        try:
-            plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
-        except RefundRefused as refused:
-            return str(refused)
-        if not plan.covers_everything and status is not S.COMPLETED:
-            return (
-                f"the order is {status.value}; a partial refund is taken once it is completed "
-                "(before that, refund the whole order or cancel it)"
-            )
-        if request.no_restock and self._view.shipment is None and not self._completed:
-            return "--no-restock: the goods never left the warehouse; their reservation is simply released"
-        return None
-
-    def _cancel_refusal(self) -> str | None:
-        status = self._view.status
-        if status in (S.SHIPPED, S.DELIVERED, S.COMPLETED, S.REFUNDING):
-            return f"the order is {status.value}; it has shipped, so refund it instead of cancelling"
-        if status.is_final:
-            return f"the order is {status.value}, a final status; there is nothing to cancel"
-        if status is S.RECEIVED and self._order.payment.method.captures_at_once:
-            return "the payment is being taken right now; cancel once the order is paid or its payment has failed"
-        if self._payment_received is not None and self._view.payment.captured is None:
-            return "the payment was just confirmed and is being booked; try again in a moment"
-        if self._complete is not None:
-            return "completion is under way; refund the order once it is completed"
-        return None
-
-    def _payout_refusal(self) -> str | None:
-        waiting = [refund for refund in self._view.refunds if refund.is_open and refund.needs_payout]
-        if not waiting:
-            return "no refund of this order is waiting for a payout by hand"
-        if self._payouts:
-            return "the payout is already recorded"
-        return None
+    # --- refunds and cancellation: taking them in -------------------------------------------------------------
 
     def _accept_refund(self, request: Refund) -> RefundView:
         plan = plan_refund(self._order.lines, self._order.shipping, self._view.refunds, request)
@@ -821,19 +561,9 @@ class OrderWorkflowV1:
         self._note(E.requested(kind), f"{refund_id}: {request.reason}", by=request.by)
         return refund
 
-    def _refund_window_closes(self) -> datetime | None:
-        """When refunds stop being taken: a set time after delivery (or completion by hand)."""
-        if not self._completed:
-            return None
-        return self._delivered_at() + self._policy.refund_window
-
-    def _refund_window_text(self) -> str:
-        days = self._policy.refund_window / timedelta(days=1)
-        return f"{days:g} days after delivery"
-
     def _shop_time(self, at: datetime) -> str:
         """A time as the shop reads it, e.g. `Fri 04 Dec 2026 23:59 CET`."""
-        return at.astimezone(self._policy.calendar.zone).strftime("%a %d %b %Y %H:%M %Z")
+        return shop_time(self._policy, at)
 
     # --- refunds and cancellation: carrying them out ----------------------------------------------------------
 

@@ -18,8 +18,9 @@ from tests.integration.conftest import Shop
 from tests.sample_orders import an_order
 
 
-async def temporal_signal(shop: Shop, order_id: str, name: str, payload: dict[str, object]) -> None:
-    """Send a Signal with the `temporal workflow signal` command, exactly as an engineer would."""
+async def temporal_signal(shop: Shop, order_id: str, name: str, payload: object) -> None:
+    """Send a Signal with the `temporal workflow signal` command, exactly as an engineer would; a `str` is sent as
+    the command line's input text, as typed."""
     process = await asyncio.create_subprocess_exec(
         str(TEMPORAL_CLI),
         "workflow",
@@ -31,7 +32,7 @@ async def temporal_signal(shop: Shop, order_id: str, name: str, payload: dict[st
         "--name",
         name,
         "--input",
-        json.dumps(payload),
+        payload if isinstance(payload, str) else json.dumps(payload),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -116,6 +117,28 @@ async def test_the_same_command_as_a_signal_is_recorded_as_rejected_in_the_timel
     assert rejected[0].detail is not None
     assert "only while it is packing" in rejected[0].detail
     assert view.status is OrderStatus.PICKING
+
+
+async def test_malformed_signals_from_the_temporal_cli_are_rejected_in_the_timeline_and_the_order_goes_on(
+    shop: Shop,
+) -> None:
+    order_id = await shop.place(an_order(), FulfilmentMode.MANUAL)
+    await shop.wait_for(order_id, OrderStatus.PICKING)
+
+    await temporal_signal(shop, order_id, "refund", '{"reason": "broken", "lines": "x"}')
+    await temporal_signal(shop, order_id, "picked", '"garbage"')
+    await temporal_signal(shop, order_id, "feedback", '{"rating": 99}')
+    await temporal_signal(shop, order_id, "pikced", "{}")
+    view = await shop.wait_for(order_id, lambda view: sum(entry.rejected for entry in view.timeline) == 4)
+
+    assert [(entry.event, (entry.detail or "").split(";")[0]) for entry in view.timeline if entry.rejected] == [
+        ("refund rejected", "lines: Input should be a valid array"),
+        ("picked rejected", "input: Input should be an object"),
+        ("feedback rejected", "rating: Input should be less than or equal to 5"),
+        ("signal rejected", "no command is called 'pikced'"),
+    ]
+    await temporal_signal(shop, order_id, "picked", "null")
+    await shop.wait_for(order_id, OrderStatus.PACKING)
 
 
 async def test_an_auto_mode_order_refuses_manual_warehouse_confirmations(shop: Shop) -> None:
