@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint browser worker bench histories clean bytecode
+.PHONY: run test lint browser worker bench chaos histories clean bytecode
 
 # What a worker imports, and every workflow re-imports in the sandbox, compiled ahead as pip compiles what it
 # installs (the editable install leaves our own modules out): without it, and with PYTHONDONTWRITEBYTECODE set,
@@ -45,6 +45,10 @@ bench: bytecode
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.console
+
+# The fuzz tests at chaos scale: OMS_FUZZ_EXAMPLES random cases per test (10,000 unless set), new ones every run.
+chaos: bytecode
+	OMS_FUZZ_EXAMPLES=$${OMS_FUZZ_EXAMPLES:-10000} $(BIN)/pytest -p no:cacheprovider tests/fuzz --hypothesis-show-statistics
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record $(STORIES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Self
 
@@ -44,6 +45,12 @@ MINOR_UNITS: dict[str, int] = {
     "TND": 3,
 }
 SUPPORTED_CURRENCIES = frozenset(MINOR_UNITS)
+# Digits an amount may have before its decimal point: with the minor unit's three at most, every amount rounds
+# exactly within Decimal's 28 digits, where a larger one (`1e309`) would make rounding itself fail.
+AMOUNT_DIGITS = 24
+# An amount written as text: ASCII digits with an optional sign and decimal point. Not `1_000`, not `1e5`, and not
+# digits of other scripts, which Decimal would otherwise read as numbers without a word.
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
 
 
 class CurrencyMismatch(ValueError):
@@ -78,16 +85,19 @@ class Money(Frozen):
         if isinstance(value, float):
             raise ValueError("must be a decimal string such as '12.50', not a float")
         if isinstance(value, str):
-            try:
-                return Decimal(value.strip())
-            except InvalidOperation as error:
-                raise ValueError(f"{value!r} is not a decimal number") from error
+            text = value.strip()
+            if not _DECIMAL_TEXT.fullmatch(text):
+                shown = text if len(text) <= 40 else text[:40] + "…"
+                raise ValueError(f"{shown!r} is not a decimal number such as '12.50'")
+            return Decimal(text)
         return value
 
     @model_validator(mode="after")
     def _rounded(self) -> Self:
         if not self.amount.is_finite():
             raise ValueError("amount must be a finite number")
+        if self.amount and self.amount.adjusted() >= AMOUNT_DIGITS:
+            raise ValueError(f"amount must have at most {AMOUNT_DIGITS} digits before the decimal point")
         rounded = quantize(self.amount, self.currency)
         if rounded != self.amount or rounded.as_tuple().exponent != self.amount.as_tuple().exponent:
             object.__setattr__(self, "amount", rounded)

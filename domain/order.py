@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -25,6 +26,9 @@ _LAST4 = re.compile(r"[0-9]{4}")
 # workflow carries never reach it. The largest honest order (200 lines with long names) is about a third of this.
 MAX_ORDER_BYTES = 128 * 1024
 NOTE_LENGTH = 2000
+# The most one order can come to, in its own currency: beyond any shop's order, and small enough that its total in
+# minor units fits the database's 64-bit columns.
+MAX_ORDER_TOTAL = Decimal(10**12)
 
 
 class Channel(StrEnum):
@@ -114,6 +118,14 @@ class Line(Frozen):
     def _whole_positive(cls, value: Any) -> Any:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError("must be a whole number")
+        return value
+
+    @field_validator("unit_price")
+    @classmethod
+    def _not_negative(cls, value: Money) -> Money:
+        # A discount is the shop's price, not a negative line: a negative one would make the order pay out.
+        if value.amount < 0:
+            raise ValueError(f"must not be negative, got {value.format()}")
         return value
 
     @field_validator("quantity")
@@ -245,6 +257,13 @@ class Order(Frozen):
             raise ValueError(f"{value!r} must be 1-64 letters, digits, '.', '_' or '-'")
         return value
 
+    @field_validator("shipping_fee")
+    @classmethod
+    def _shipping_not_negative(cls, value: Money | None) -> Money | None:
+        if value is not None and value.amount < 0:
+            raise ValueError(f"must not be negative, got {value.format()}")
+        return value
+
     @field_validator("currency", mode="before")
     @classmethod
     def _currency(cls, value: Any) -> Any:
@@ -265,6 +284,15 @@ class Order(Frozen):
             raise ValueError(f"lines: SKU {', '.join(duplicates)} appears more than once; merge the lines")
         if self.shipping_fee is not None and self.shipping_fee.currency != self.currency:
             raise ValueError(f"shipping_fee: currency {self.shipping_fee.currency} differs from {self.currency}")
+        # In plain Decimals, before any sum is built as Money.
+        comes_to = sum((line.unit_price.amount * line.quantity for line in self.lines), Decimal(0))
+        if self.shipping_fee is not None:
+            comes_to += self.shipping_fee.amount
+        if comes_to >= MAX_ORDER_TOTAL:
+            raise ValueError(
+                f"lines: the order comes to {comes_to:,} {self.currency}, over the limit of "
+                f"{MAX_ORDER_TOTAL:,} {self.currency} for one order"
+            )
         if self.totals is not None:
             self._check_totals(self.totals)
         return self

@@ -805,8 +805,9 @@ class _OrderBuilder:
 
     def label(self, field_name: str) -> str:
         """The column as the file spells it, or as the layout documents it when the file has none."""
-        documented = next(column.names[0] for column in COLUMNS[self.layout] if column.field == field_name)
-        return self.columns.label.get(field_name, documented)
+        # A field the layout has no column of (the spreadsheet's recipient is its customer) is named as the field.
+        documented = next((column.names[0] for column in COLUMNS[self.layout] if column.field == field_name), None)
+        return self.columns.label.get(field_name, documented or field_name)
 
     def build(self) -> Candidate | None:
         currency = self._currency()

@@ -60,6 +60,11 @@ def parse_order(text: str) -> Order:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise OrderInputError([f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"]) from None
+    except ValueError:
+        # Python refuses to read an integer of thousands of digits (a denial-of-service guard).
+        raise OrderInputError(["invalid JSON: a number has more digits than any order needs"]) from None
+    except RecursionError:
+        raise OrderInputError(["invalid JSON: nested deeper than any order needs"]) from None
     if not isinstance(data, dict):
         raise OrderInputError([f"the order must be a JSON object, got {type(data).__name__}"])
     # Refused before anything else looks at the payment, so no message can repeat the number (PCI DSS).
