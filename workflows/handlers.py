@@ -64,9 +64,9 @@ class CommandTaker(Protocol):
 def register(order: CommandTaker) -> None:
     """Give the running workflow a Signal and an Update for every command, and a Signal for every other name."""
     for command in COMMANDS:
-        workflow.set_signal_handler(command.value, _one_input(_signal(order, command)))
+        workflow.set_signal_handler(command.value, one_input(_signal(order, command)))
         workflow.set_update_handler(
-            command.value, _one_input(_update(order, command)), validator=_one_input(_validator(order, command))
+            command.value, one_input(_update(order, command)), validator=one_input(_validator(order, command))
         )
     workflow.set_dynamic_signal_handler(_unknown_signal(order))
 
@@ -153,7 +153,7 @@ def _reject(order: CommandTaker, event: str, reason: str, by: str | None) -> Non
     workflow.logger.warning("order %s: %s: %s", order.order_id, event, reason)
 
 
-def _one_input(handler: Callable[..., R]) -> Callable[..., R]:
+def one_input(handler: Callable[..., R]) -> Callable[..., R]:
     """`handler` as the SDK should see it: one optional raw input.
 
     The SDK reads a handler's parameters to decode its input: with this signature it hands over one value raw, or

@@ -613,7 +613,7 @@ class OrderWorkflowV1:
             await workflow.wait_condition(lambda: child.done() or bool(self._payouts))
             if not self._payouts:
                 break
-            await child.signal(RefundWorkflow.paid_out, self._payouts.pop(0))
+            await child.signal(Command.REFUND_PAID_OUT.value, self._payouts.pop(0))
         result = await child
         self._view.refunds = [result if known.refund_id == result.refund_id else known for known in self._view.refunds]
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
@@ -12,11 +13,11 @@ with workflow.unsafe.imports_passed_through():
     from activities import api
     from domain.base import Frozen
     from domain.calendar import BusinessCalendar
-    from domain.commands import Command
+    from domain.commands import Command, MalformedCommand
     from domain.order import PaymentDetails
     from domain.refund import RefundKind, RefundPaidOut, RefundState, RefundView
     from domain.view import OrderView
-    from workflows import steps
+    from workflows import handlers, steps
 
 # The signal a refund sends its order whenever it gets further, so the order's `status` shows it live.
 PROGRESS_SIGNAL = "refund_progress"
@@ -48,6 +49,11 @@ class RefundWorkflow:
         self._request = request
         self._refund = request.refund.model_copy(deep=True)
         self._paid_out: RefundPaidOut | None = None
+        # Read raw, as the order reads its commands: a malformed payout sent from Temporal UI is logged in one line,
+        # not dropped with a traceback, and input of several values cannot fail the refund's workflow task.
+        workflow.set_signal_handler(
+            Command.REFUND_PAID_OUT.value, handlers.one_input(lambda *inputs: self._payout_signalled(inputs))
+        )
 
     @workflow.run
     async def run(self, request: RefundOrder) -> RefundView:
@@ -90,10 +96,14 @@ class RefundWorkflow:
         await self._record()
         return refund
 
-    @workflow.signal(name=Command.REFUND_PAID_OUT)
-    def paid_out(self, payout: RefundPaidOut) -> None:
-        """A person paid the money back by hand; the first word on it counts."""
-        if self._paid_out is None:
+    def _payout_signalled(self, inputs: tuple[Any, ...]) -> None:
+        """A person paid the money back by hand (`refund_paid_out`); the first word on it counts."""
+        try:
+            payout = handlers.read(Command.REFUND_PAID_OUT, inputs)
+        except MalformedCommand as malformed:
+            workflow.logger.warning("refund %s: refund_paid_out rejected: %s", self._refund.refund_id, malformed)
+            return
+        if self._paid_out is None and isinstance(payout, RefundPaidOut):
             self._paid_out = payout
 
     @workflow.query(name=REFUND_QUERY)

@@ -272,6 +272,36 @@ async def test_a_bank_transfer_refund_waits_for_the_payout_with_reminders_and_an
     await assert_exactly_once(shop, final)
 
 
+async def test_malformed_payouts_sent_to_the_refund_itself_are_logged_and_a_good_one_finishes_it(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    order = an_order(method="bank_transfer", lines=[("NOTEBOOK-A5", 1, "9.50")])
+    handle = await shop.place(order)
+    await shop.until(handle, lambda view: view.status is OrderStatus.AWAITING_PAYMENT)
+    await handle.signal("payment_received", {})
+    await shop.until(handle, lambda view: view.status is OrderStatus.COMPLETED)
+    answer = await ask(handle, "refund", Refund(reason="wrong colour"))
+    assert answer.refund is not None
+    refund = shop.client.get_workflow_handle(answer.refund.refund_id)
+
+    await refund.signal("refund_paid_out", "garbage")
+    await refund.signal("refund_paid_out", args=[{}, {}])
+    await refund.signal("refund_paid_out", {"reference": "SEPA\r\nBACK"})
+    await refund.signal("refund_paid_out", {"reference": "SEPA-BACK-2", "by": "Grace"})
+    final = await handle.result()
+
+    assert final.status is OrderStatus.REFUNDED
+    assert final.refunds[0].payout_reference == "SEPA-BACK-2"
+    rejected = [record.getMessage() for record in caplog.records if "refund_paid_out rejected" in record.getMessage()]
+    # Each a line of its own; the workflow logger adds the run's details in braces.
+    assert [line.split(": ", 2)[2].split(" ({'attempt'")[0] for line in rejected] == [
+        "input: Input should be an object",
+        "input: refund_paid_out takes one JSON object; 2 values were sent",
+        "reference: must not contain control characters (U+000D at position 5); give it on one line of plain text",
+    ]
+    assert not [record for record in caplog.records if record.exc_info]
+
+
 async def test_a_payment_gateway_down_for_two_days_still_refunds_within_the_sla(shop: Shop) -> None:
     order = an_order(card=REFUND_OUTAGE_CARD)
     handle = await completed(shop, order)
