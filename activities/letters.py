@@ -80,14 +80,21 @@ def write(
     return _LETTERS[kind](order, settings.shop_name)
 
 
-def undelivered(kind: str, recipient: str, subject: str, order_id: str, answer: str, settings: Settings) -> str:
-    """The subject and plain text of the operator's alert that an order's email was refused for good, as one
-    string: the subject on the first line."""
+def undelivered(
+    kind: str, recipient: str, subject: str, order_id: str, answer: str, settings: Settings, *, written: bool = True
+) -> str:
+    """The subject and plain text of the operator's alert that an order's email was refused for good (or, not
+    `written`, could not even be written), as one string: the subject on the first line."""
     what = kind.replace("_", " ")
+    why = (
+        f"The mail server refused the {what} email for order {order_id}, for good:"
+        if written
+        else f"The {what} email for order {order_id} could not be written, so it was never sent:"
+    )
     return "\n".join(
         [
             f"Email not delivered: {what} for order {order_id}",
-            f"The mail server refused the {what} email for order {order_id}, for good:",
+            why,
             "",
             f"  To:      {recipient}",
             f"  Subject: {subject}",

@@ -124,6 +124,42 @@ def queued_email(
     return outbox_row(kind, order, settings, message, refund=refund, sequence=sequence)
 
 
+def emails_to_queue(
+    kind: api.EmailKind,
+    order: OrderView,
+    settings: Settings,
+    *,
+    refund: RefundView | None = None,
+    sequence: int = 0,
+    now: datetime | None = None,
+) -> list[Notification]:
+    """The outbox rows a step queues for the email of this kind: the email itself, or, when it cannot be written
+    (a text no email header can carry, from an order placed before such texts were refused), the email marked
+    failed with the reason and the operator's alert about it. No order waits on an email it cannot write."""
+    try:
+        return [queued_email(kind, order, settings, refund=refund, sequence=sequence, now=now)]
+    except (ValueError, UnicodeError) as error:
+        reason = f"could not be written: {error}"
+        log.error("email %s for order %s %s; marked failed, the operator alerted", kind.value, order.order_id, reason)
+        key = outbox_key(order.order_id, kind, refund, sequence)
+        domain = settings.mail_from.rpartition("@")[2] or "localhost"
+        failed = Notification(
+            idempotency_key=key,
+            order_id=order.order_id,
+            kind=kind.value,
+            recipient=recipient(kind, order, settings)[1],
+            subject=f"{kind.value.replace('_', ' ')} for order {order.order_id}",
+            message_id=f"<{_NOT_IN_MESSAGE_ID.sub('-', key)}.not-written@{domain}>",
+            created_at=datetime.now(UTC),
+            status=notifications.FAILED,
+            failure=reason,
+        )
+        rows = [failed]
+        if failed.recipient != settings.operator_email:
+            rows.append(undelivered_alert(failed, reason, settings, failed.created_at, written=False))
+        return rows
+
+
 def outbox_row(
     kind: api.EmailKind,
     order: OrderView,
@@ -233,10 +269,13 @@ async def _mark_failed(
     return True
 
 
-def undelivered_alert(failed: Notification, answer: str, settings: Settings, now: datetime) -> Notification:
-    """The outbox row of the operator's alert that `failed` was refused for good with the server's `answer`."""
+def undelivered_alert(
+    failed: Notification, answer: str, settings: Settings, now: datetime, *, written: bool = True
+) -> Notification:
+    """The outbox row of the operator's alert that `failed` was refused for good with the server's `answer` (or,
+    not `written`, could not be written for the reason in `answer`)."""
     subject, _, body = letters.undelivered(
-        failed.kind, failed.recipient, failed.subject, failed.order_id, answer, settings
+        failed.kind, failed.recipient, failed.subject, failed.order_id, answer, settings, written=written
     ).partition("\n")
     message = EmailMessage()
     message["Subject"] = subject

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import api
 from activities.new_orders import queue_new_order_email
-from activities.notifications import queued_email
+from activities.notifications import emails_to_queue
 from domain.emails import EmailKind
 from domain.progress import OrderChanges, ReadModelBehind
 from domain.view import OrderView
@@ -47,9 +47,11 @@ async def write_order(
         view.version = changes.version + 1
     await orders.write_over(sessions, view, stored)
     for kind in emails:
-        await notifications.queue(sessions, queued_email(kind, view, settings, now=changes.at))
+        for row in emails_to_queue(kind, view, settings, now=changes.at):
+            await notifications.queue(sessions, row)
     if stored is None and settings.new_order_email == "each":
-        await notifications.queue(sessions, queued_email(api.EmailKind.NEW_ORDER, view, settings))
+        for row in emails_to_queue(api.EmailKind.NEW_ORDER, view, settings):
+            await notifications.queue(sessions, row)
     return view
 
 

@@ -56,7 +56,8 @@ async def queue(sessions: async_sessionmaker[AsyncSession], notification: Notifi
         raise TypeError("notifications.queue writes inside one_transaction(...) only: nothing would commit it")
     values = {column.key: getattr(notification, column.key) for column in Notification.__table__.columns}
     values.pop("id")
-    values["status"] = PENDING
+    # Pending, unless the step already knows it can never be sent (an email that could not be written).
+    values["status"] = FAILED if notification.status == FAILED else PENDING
     async with sessions() as session:
         result = await execute_core(session, insert_new(session, Notification).values(**values))
     return result.rowcount == 1

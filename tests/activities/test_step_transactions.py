@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import api
 from activities.inventory import InventoryActivities
+from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.warehouse import WarehouseActivities
 from domain.emails import EmailKind
@@ -140,3 +144,33 @@ async def test_a_kill_as_a_job_of_no_duration_is_noted_leaves_no_job_behind(
     stored = await orders.get_order(sessions, order_id)
     assert stored is not None
     assert stored.status == OrderStatus.PACKING.value
+
+
+async def test_an_email_that_cannot_be_written_is_marked_failed_the_operator_alerted_and_the_step_commits(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    changes, order_id = first_changes("1009")
+    assert changes.view is not None
+    # A name from before such names were refused at the door: no email header can carry it.
+    view = changes.view.model_copy(
+        update={"customer": changes.view.customer.model_copy(update={"name": "Eve\r\nBcc: spy@evil.example"})}
+    )
+    changes = changes.model_copy(update={"view": view, "emails": [EmailKind.ORDER_CONFIRMATION]})
+    stored = await ActivityEnvironment().run(
+        OrderActivities(sessions, settings).store_order, api.StoreOrder(changes=changes)
+    )
+
+    assert stored.version == 1
+    failed = await get_notification(sessions, f"{order_id}:order_confirmation")
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.failure is not None
+    assert failed.failure.startswith("could not be written: ")
+    alert = await get_notification(sessions, f"{order_id}:order_confirmation:undelivered")
+    assert alert is not None
+    assert (alert.status, alert.recipient) == ("pending", settings.operator_email)
+    assert alert.message is not None
+    body = email.message_from_string(alert.message, policy=email.policy.default)
+    assert isinstance(body, EmailMessage)
+    assert "could not be written, so it was never sent" in body.get_content()
+    assert await orders.get_order(sessions, order_id) is not None
