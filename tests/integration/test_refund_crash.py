@@ -121,7 +121,9 @@ async def test_refunds_interrupted_by_a_killed_worker_each_pay_back_restock_and_
         refund_ids = [f"refund-{order_id}" for order_id in placed]
         retried = await retried_activities(shop, [f"order-{order_id}" for order_id in placed] + refund_ids)
         print(f"\nkilled with {at_kill} of {BATCH} refunds asked; retried: {dict(retried)}")
-        assert retried, "the kill interrupted no activity: it did not land mid-refund"
+        # An activity, not only a workflow task: the kill landed while a step's side effect was under way.
+        interrupted = [kind for kind in retried if not kind.startswith("workflow task")]
+        assert interrupted, f"the kill interrupted no activity: it did not land mid-refund ({dict(retried)})"
 
         # Every refund finished within its SLA, and the order shows it.
         assert all(view.refunds[0].state is RefundState.FINISHED and view.refunds[0].within_sla for view in views)
@@ -152,7 +154,9 @@ async def test_refunds_interrupted_by_a_killed_worker_each_pay_back_restock_and_
             for order in orders
         }
         print(f"refund emails received per order: {Counter(copies.values())}")
-        assert all(count in (1, 2) for count in copies.values()), copies
+        # One sender was killed, and a sender hands over one email at a time: at most one email twice, none thrice.
+        assert all(count >= 1 for count in copies.values()), copies
+        assert sum(count - 1 for count in copies.values()) <= 1, copies
 
         # Stock adds up: every unit that left came back, none twice.
         balance = (await ledger_balance(sessions))[("REFUND-MUG", settings.warehouse)]

@@ -265,7 +265,9 @@ async def test_a_worker_killed_mid_batch_and_restarted_completes_every_order_exa
             f"\nkilled {killed_at - started:.1f} s after the first order with the batch at {dict(at_kill)}; "
             f"all completed {time.monotonic() - killed_at:.1f} s after the kill; retried: {dict(retried)}"
         )
-        assert retried, "the kill interrupted no activity: it did not land mid-batch"
+        # An activity, not only a workflow task: the kill landed while a step's side effect was under way.
+        interrupted = [kind for kind in retried if not kind.startswith("workflow task")]
+        assert interrupted, f"the kill interrupted no activity: it did not land mid-batch ({dict(retried)})"
 
         # One capture per order, each under its own gateway reference: nobody was charged twice.
         payments = await all_rows(sessions, PaymentRecord)
@@ -291,7 +293,8 @@ async def test_a_worker_killed_mid_batch_and_restarted_completes_every_order_exa
         expected = {message_id(order_id, kind, settings.mail_from) for order_id in placed for kind in EMAILS}
         assert set(received) == expected
         print(f"emails received per message: {Counter(received.values())}")
-        assert set(received.values()) <= {1, 2}, received
+        # One sender was killed, and a sender hands over one email at a time: at most one email twice, none thrice.
+        assert sum(count - 1 for count in received.values()) <= 1, received
 
         # Stock adds up: the ledger explains every level, and exactly the ordered units left the warehouse.
         balances = await ledger_balance(sessions)
