@@ -315,6 +315,14 @@ def order_import(
         FileFormat | None,
         typer.Option("--format", case_sensitive=False, help="jsonl, csv or xlsx. (default: from the extension)"),
     ] = None,
+    decimal_comma: Annotated[
+        bool,
+        typer.Option(
+            "--decimal-comma",
+            help="Read a CSV file's amounts with a decimal comma (14,90 and 1.234,50), whatever its delimiter. "
+            "(default: only for a ';'-separated file; an amount that reads two ways, such as 1.234, is rejected)",
+        ),
+    ] = False,
     mode: ModeOption = None,
     as_json: AsJson = False,
 ) -> None:
@@ -328,7 +336,14 @@ def order_import(
     async def place(shop: Shop) -> ImportOutcome:
         with _placing_bar() as progress:
             return await shop.import_orders(
-                source, channel, mapping=mapping, format=file_format, mode=mode, progress=progress, by=CLI
+                source,
+                channel,
+                mapping=mapping,
+                format=file_format,
+                mode=mode,
+                progress=progress,
+                by=CLI,
+                decimal_comma=decimal_comma,
             )
 
     outcome = in_shop(place)

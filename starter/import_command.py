@@ -111,14 +111,19 @@ class ImportOutcome:
 
 
 def read_orders_file(
-    path: Path, channel: Channel, layout: Layout | None, file_format: FileFormat | None
+    path: Path,
+    channel: Channel,
+    layout: Layout | None,
+    file_format: FileFormat | None,
+    *,
+    decimal_comma: bool = False,
 ) -> tuple[SourceTable, Layout]:
     """Read the whole file and match its columns before anything else, so a bad file places nothing.
 
     Raises `intake.IntakeError` naming what is wrong with the file.
     """
     layout = layout or intake.DEFAULT_LAYOUT[channel]
-    table = intake.read_table(path, intake.file_format(path, file_format), layout)
+    table = intake.read_table(path, intake.file_format(path, file_format), layout, decimal_comma=decimal_comma)
     intake.find_columns(table, layout)
     return table, layout
 

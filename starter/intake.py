@@ -8,15 +8,17 @@ header spells it.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import math
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,17 @@ EXCEL_DIGITS = 15
 
 # How far down a sheet its header may start, below a title and notes.
 HEADER_SEARCH_ROWS = 10
+
+# Digits an amount may have before its decimal mark: more than any price or fee, and few enough that rounding it to
+# the currency's minor unit stays exact within Decimal's 28 digits (`1e309` would make the rounding itself fail).
+AMOUNT_DIGITS = 15
+# The most of a cell a message repeats: a runaway cell (a million digits) still makes a one-line reason.
+SHOWN_CHARACTERS = 40
+# A JSON number with more digits than this is kept as written (`1E+400`) rather than written out.
+WRITTEN_OUT_DIGITS = 100
+# Bytes of a file looked at to tell UTF-16 without a byte-order mark: its header and first rows.
+ENCODING_SAMPLE = 512
+SAVE_AS_UTF8 = 'save it as UTF-8 ("CSV UTF-8" in spreadsheet programs)'
 
 # Columns the rejected-rows file adds; an older rejected file being re-imported has them already.
 ROW_COLUMN = "row"
@@ -63,6 +76,18 @@ class Layout(StrEnum):
     WEB = "web"
     MARKETPLACE = "marketplace"
     SPREADSHEET = "spreadsheet"
+
+
+class DecimalMark(StrEnum):
+    """How a file writes the decimals of its amounts."""
+
+    # 14.90, as programs and JSON write it; every comma is refused.
+    POINT = "point"
+    # `--decimal-comma`: 14,90 and 1.234,50; a comma is the decimal mark even before three digits (1,234 = 1.234).
+    COMMA = "comma"
+    # A ';' file, written by a spreadsheet program of a decimal-comma locale mostly, but not always: read as COMMA,
+    # except that 1,234 is refused, as a decimal-point program means 1234 by it.
+    GUESSED_COMMA = "guessed comma"
 
 
 EXTENSIONS: dict[str, FileFormat] = {
@@ -136,37 +161,98 @@ class SourceTable:
     file_format: FileFormat
     columns: tuple[str, ...]
     rows: tuple[SourceRow, ...]
+    decimal_mark: DecimalMark = DecimalMark.POINT
 
 
-def read_table(path: Path, wanted: FileFormat, layout: Layout) -> SourceTable:
-    """Read the whole file before anything is placed; `IntakeError` for a file that cannot be read or is empty."""
+def read_table(path: Path, wanted: FileFormat, layout: Layout, *, decimal_comma: bool = False) -> SourceTable:
+    """Read the whole file before anything is placed; `IntakeError` for a file that cannot be read or is empty.
+
+    `decimal_comma` reads a CSV file's amounts with a decimal comma whatever its delimiter (else only a ';' file
+    is, and an amount that reads two ways there is refused).
+    """
+    forced = decimal_comma
+    if forced and wanted is not FileFormat.CSV:
+        # Number cells and JSON numbers carry no decimal mark to read; ignoring the option would hide the mistake.
+        raise IntakeError(f"--decimal-comma is for CSV files, and {path} is read as {wanted.value.upper()}")
+    decimal_mark = DecimalMark.POINT
     if wanted is FileFormat.XLSX:
         columns, rows = _read_xlsx(path, layout)
     elif wanted is FileFormat.CSV:
-        columns, rows = _read_csv(path, layout)
+        columns, rows, delimiter = _read_csv(path, layout)
+        if forced:
+            decimal_mark = DecimalMark.COMMA
+        elif delimiter == ";":
+            decimal_mark = DecimalMark.GUESSED_COMMA
     elif layout is Layout.WEB:
         columns, rows = _read_order_lines(path)
     else:
         columns, rows = _read_record_lines(path)
     if not rows:
         raise IntakeError(f"{path} has no orders: it is empty" if not columns else f"{path} has a header but no rows")
-    return SourceTable(path=path, file_format=wanted, columns=columns, rows=tuple(rows))
+    return SourceTable(path=path, file_format=wanted, columns=columns, rows=tuple(rows), decimal_mark=decimal_mark)
+
+
+# Byte-order marks and the codec that reads what follows; UTF-32's first, as UTF-16's mark begins UTF-32 LE's.
+_BYTE_ORDER_MARKS: tuple[tuple[bytes, str, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    # Spreadsheet programs start their "CSV UTF-8" with a byte-order mark.
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    # Excel's "Unicode text" is UTF-16 LE with a byte-order mark.
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
 
 
 def _text(path: Path) -> str:
+    """The file as text: UTF-8, or UTF-16 or UTF-32 when its start says so; `IntakeError` naming what it is not."""
     try:
-        # utf-8-sig: spreadsheet programs start their "CSV UTF-8" with a byte-order mark.
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise IntakeError(
-            f"cannot read {path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
-            'save it as UTF-8 ("CSV UTF-8" in spreadsheet programs)'
-        ) from None
+        data = path.read_bytes()
     except OSError as error:
         raise IntakeError(f"cannot read {path}: {error.strerror or error}") from None
+    start, codec, name = next(
+        ((len(mark), codec, name) for mark, codec, name in _BYTE_ORDER_MARKS if data.startswith(mark)),
+        (0, "utf-8", "UTF-8"),
+    )
+    if not start:
+        without_mark = _utf16_without_mark(data[:ENCODING_SAMPLE])
+        if without_mark is not None:
+            codec, name = without_mark, "UTF-16"
+        elif b"\0" in data:
+            # Valid UTF-8 all the same, but no order file holds one: a binary file, or UTF-16 past telling.
+            raise IntakeError(
+                f"cannot read {path}: not UTF-8 or UTF-16 text (a NUL byte at offset {data.index(0)}); {SAVE_AS_UTF8}"
+            )
+    try:
+        text = data[start:].decode(codec)
+    except UnicodeDecodeError as error:
+        offset = start + error.start
+        found = f"byte 0x{data[offset]:02x}" if name == "UTF-8" else error.reason
+        raise IntakeError(f"cannot read {path}: not {name} text ({found} at offset {offset}); {SAVE_AS_UTF8}") from None
+    if "\0" in text:
+        raise IntakeError(f"cannot read {path}: not {name} text (it holds NUL characters); {SAVE_AS_UTF8}")
+    return text
 
 
-def _read_csv(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[SourceRow]]:
+def _utf16_without_mark(sample: bytes) -> str | None:
+    """The UTF-16 codec of a file without a byte-order mark, told by its NUL bytes; None when it is not UTF-16.
+
+    Latin letters, digits and punctuation in UTF-16 are a NUL and a byte, LE with the NUL second. Most pairs being
+    so is enough: a few characters beyond Latin-1 (a euro sign, a Polish name) have no NUL.
+    """
+    pairs = len(sample) // 2
+    if not pairs:
+        return None
+    even, odd = sample[0 : pairs * 2 : 2].count(0), sample[1 : pairs * 2 : 2].count(0)
+    if odd * 4 >= pairs * 3 and even * 8 < pairs:
+        return "utf-16-le"
+    if even * 4 >= pairs * 3 and odd * 8 < pairs:
+        return "utf-16-be"
+    return None
+
+
+def _read_csv(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[SourceRow], str]:
+    """The header, the rows and the delimiter, which tells how the file's amounts are likely written."""
     text = _text(path)
     first = next((line for line in text.splitlines() if line.strip()), "")
     # Exports use commas, spreadsheets in many locales semicolons, marketplace reports often tabs.
@@ -176,7 +262,8 @@ def _read_csv(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[SourceR
     except csv.Error as error:
         raise IntakeError(f"cannot read {path}: {error}") from None
     # The row number is the record's: what a spreadsheet program shows, with the header as row 1.
-    return _tabular(list(enumerate(records, start=1)), layout, delimiter)
+    columns, rows = _tabular(list(enumerate(records, start=1)), layout, delimiter)
+    return columns, rows, delimiter
 
 
 def _read_xlsx(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[SourceRow]]:
@@ -196,6 +283,11 @@ def _read_xlsx(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[Source
             (number, [_cell_text(value) for value in values])
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
         ]
+    except ValueError as error:
+        # openpyxl converts each number cell as it reads it: `nan`, or an integer of thousands of digits, stops it.
+        # What it says up to a colon names the problem; after it may come the cell's whole value.
+        reason = _shown(str(error).split(":")[0], 2 * SHOWN_CHARACTERS)
+        raise IntakeError(f"cannot read {path}: a cell of its first sheet cannot be read ({reason})") from None
     finally:
         workbook.close()
     return _tabular(records, layout, None)
@@ -210,6 +302,8 @@ def _cell_text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)  # `inf`: refused as the amount or quantity it stands in for
         if value.is_integer() and abs(value) < 10**EXCEL_DIGITS:
             return str(int(value))
         # repr is the shortest text that reads back as the same float; Excel's 15 digits drop the noise after.
@@ -268,7 +362,7 @@ def _json_lines(path: Path) -> list[tuple[int, str]]:
     if filled:
         try:
             json.loads(filled[0][1])
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             _refuse_one_document(path, "\n".join(line for _, line in lines))
     return filled
 
@@ -277,7 +371,7 @@ def _refuse_one_document(path: Path, text: str) -> None:
     """A pretty-printed JSON file is not JSON lines; say so instead of rejecting every line of it."""
     try:
         whole = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return
     kind = "array" if isinstance(whole, list) else "document"
     raise IntakeError(
@@ -298,8 +392,8 @@ def _read_record_lines(path: Path) -> tuple[tuple[str, ...], list[SourceRow]]:
     for number, line in _json_lines(path):
         try:
             data = json.loads(line, parse_float=Decimal)
-        except json.JSONDecodeError as error:
-            records.append((number, None, f"invalid JSON at column {error.colno}: {error.msg}"))
+        except (ValueError, RecursionError) as error:
+            records.append((number, None, _json_problem(error)))
             continue
         if not isinstance(data, dict):
             records.append((number, None, f"must be a JSON object, got {_json_type(data)}"))
@@ -321,12 +415,23 @@ def _json_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return format(value, "f")
+        # Written out, `1e999999999` would be a billion digits: as written, it is refused as no decimal number.
+        return format(value, "f") if abs(value.adjusted()) <= WRITTEN_OUT_DIGITS else str(value)
     if isinstance(value, str):
         return value
     if isinstance(value, int):
         return str(value)
     return json.dumps(value, default=str)
+
+
+def _json_problem(error: ValueError | RecursionError) -> str:
+    """Why a line is not JSON, as its row's reason."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"invalid JSON at column {error.colno}: {error.msg}"
+    if isinstance(error, RecursionError):
+        return "invalid JSON: nested deeper than any order needs"
+    # Python refuses to read an integer of thousands of digits (a guard against denial of service).
+    return "invalid JSON: a number has more digits than any order needs"
 
 
 def _json_type(value: object) -> str:
@@ -630,8 +735,8 @@ def _web_order(
     """
     try:
         data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as error:
-        return None, [f"invalid JSON at column {error.colno}: {error.msg}"], tuple(card_numbers(text))
+    except (ValueError, RecursionError) as error:
+        return None, [_json_problem(error)], tuple(card_numbers(text))
     if not isinstance(data, dict):
         problem = f"must be a JSON object (one order per line), got {_json_type(data)}"
         return None, [problem], tuple(card_numbers(text))
@@ -1001,7 +1106,7 @@ class _OrderBuilder:
         if not text:
             return None
         try:
-            return exact_amount(text, currency)
+            return exact_amount(text, currency, self.table.decimal_mark)
         except ValueError as error:
             self.problems.add(row.number, self.label(field_name), str(error))
             return None
@@ -1079,21 +1184,79 @@ class _OrderBuilder:
         return listed.price.amount
 
 
-def exact_amount(text: str, currency: str) -> Decimal:
-    """A decimal amount of `currency` as written; ValueError when it is not a number, negative or too precise."""
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite():
-        hint = f" (use a decimal point: {text.replace(',', '.')})" if re.fullmatch(r"-?\d+,\d+", text) else ""
-        raise ValueError(f"{text!r} is not a decimal number{hint}")
-    if amount < 0:
-        raise ValueError(f"must not be negative, got {text}")
+# Amounts as written, ASCII digits only: Decimal would also read `1_000`, `1e5`, `NaN` and digits of other scripts.
+_POINT_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_COMMA_AMOUNT = re.compile(r"(?P<whole>[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+),(?P<decimals>[0-9]+)")
+# A separator before exactly three digits: thousands to one program, decimals to another.
+_DOT_GROUP = re.compile(r"[0-9]{1,3}\.[0-9]{3}")
+_COMMA_GROUP = re.compile(r"[0-9]{1,3},[0-9]{3}")
+# Commas that can only separate thousands: 1,234,567 and 1,234.50.
+_COMMA_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")
+
+
+def exact_amount(text: str, currency: str, decimal_mark: DecimalMark = DecimalMark.POINT) -> Decimal:
+    """A decimal amount of `currency` as written; ValueError when it is not a number, negative or too precise.
+
+    Only what reads one way is read: a separator that may mark thousands or decimals (`1,234`) is refused.
+    """
+    written = text.strip()
+    amount = Decimal(_decimal_text(written, decimal_mark))
+    shown = _shown(written)
+    # -0 too: a minus sign on an amount is a mistake somewhere, not a zero to take as it is.
+    if amount.is_signed():
+        raise ValueError(f"must not be negative, got {shown}")
+    if amount.adjusted() >= AMOUNT_DIGITS:
+        raise ValueError(f"{shown} is too large: an amount has at most {AMOUNT_DIGITS} digits before its decimals")
     if quantize(amount, currency) != amount:
         places = MINOR_UNITS[currency]
-        raise ValueError(f"{text} has more decimals than {currency} allows ({places})")
+        raise ValueError(f"{shown} has more decimals than {currency} allows ({places})")
     return amount
+
+
+def _decimal_text(written: str, decimal_mark: DecimalMark) -> str:
+    """An amount as Decimal reads it, with a decimal point; ValueError when it is no number or ambiguous."""
+    sign = written[:1] if written[:1] in ("+", "-") else ""
+    digits = written[len(sign) :]
+    shown = _shown(written)
+    if decimal_mark is not DecimalMark.POINT:
+        if _DOT_GROUP.fullmatch(digits):
+            raise ValueError(
+                f"{shown!r} is ambiguous: a dot before three digits may separate thousands or decimals; "
+                f"write {digits.replace('.', '')} or {digits},00"
+            )
+        if decimal_mark is DecimalMark.GUESSED_COMMA and _COMMA_GROUP.fullmatch(digits):
+            raise ValueError(
+                f"{shown!r} is ambiguous: a comma before three digits may separate thousands or decimals; "
+                f"write {digits.replace(',', '')}, or import with --decimal-comma to read it as "
+                f"{digits.replace(',', '.')}"
+            )
+        comma = _COMMA_AMOUNT.fullmatch(digits)
+        if comma:
+            return f"{sign}{comma['whole'].replace('.', '')}.{comma['decimals']}"
+    if _POINT_AMOUNT.fullmatch(digits):
+        return written
+    raise ValueError(f"{shown!r} is not a decimal number{_hint(sign, digits, decimal_mark)}")
+
+
+def _hint(sign: str, digits: str, decimal_mark: DecimalMark) -> str:
+    """How to write an amount that is no number, when the way is clear."""
+    if len(digits) > SHOWN_CHARACTERS:
+        return ""
+    if decimal_mark is DecimalMark.POINT and _COMMA_GROUP.fullmatch(digits):
+        return (
+            " (a comma before three digits may separate thousands or decimals: "
+            f"write {sign}{digits.replace(',', '')} or {sign}{digits.replace(',', '.')})"
+        )
+    if _COMMA_THOUSANDS.fullmatch(digits):
+        return f" (write it without thousands separators: {sign}{digits.replace(',', '')})"
+    comma = _COMMA_AMOUNT.fullmatch(digits) if decimal_mark is DecimalMark.POINT else None
+    if comma:
+        return f" (use a decimal point: {sign}{comma['whole'].replace('.', '')}.{comma['decimals']})"
+    return ""
+
+
+def _shown(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def _filled(**values: str | None) -> dict[str, str]:

@@ -322,14 +322,17 @@ class Shop:
         mode: FulfilmentMode | None = None,
         progress: Progress | None = None,
         by: str | None = None,
+        decimal_comma: bool = False,
     ) -> ImportOutcome:
         """Place every order of a channel's file once, in the name of `by`; what became of every row.
+
+        `decimal_comma`: the CSV file's amounts are written with a decimal comma (`14,90`), whatever its delimiter.
 
         The whole file is read and its columns matched first: a file that cannot be imported raises
         `ImportRefused` and places nothing. Temporal is reached only when there is an order to place.
         """
         try:
-            table, layout = import_command.read_orders_file(path, channel, mapping, format)
+            table, layout = import_command.read_orders_file(path, channel, mapping, format, decimal_comma=decimal_comma)
         except intake.IntakeError as error:
             raise ImportRefused(str(error)) from None
         return await import_command.place_file(

@@ -410,7 +410,7 @@ async def test_an_order_too_large_to_run_and_a_name_with_a_line_break_are_reject
 
     assert code == 1, err
     lines = out.splitlines()
-    assert "row 3: buyer-name: must not contain control characters (U+000A at position 4)" in lines[0]
+    assert "row 3: buyer-name: must not contain control characters (U+000D at position 4)" in lines[0]
     assert lines[1].startswith("row 4: order: encoded as ")
     assert "over the limit of 131,072" in lines[1]
     assert lines[-1].startswith("placed 1 order (1 row), 0 duplicates, 201 rejected rows")
