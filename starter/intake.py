@@ -39,6 +39,11 @@ EXCEL_DIGITS = 15
 
 # How far down a sheet its header may start, below a title and notes.
 HEADER_SEARCH_ROWS = 10
+# Rows (not blank) one file may hold: far more than a day's orders of any shop that imports files, and few enough
+# that a file is read whole, as it must be before anything is placed.
+MAX_IMPORT_ROWS = 100_000
+# Columns of a workbook that are read: column IV, as far as spreadsheets once went, and far past any layout's header.
+MAX_IMPORT_COLUMNS = 256
 
 # Digits an amount may have before its decimal mark: more than any price or fee, and few enough that rounding it to
 # the currency's minor unit stays exact within Decimal's 28 digits (`1e309` would make the rounding itself fail).
@@ -258,12 +263,33 @@ def _read_csv(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[SourceR
     # Exports use commas, spreadsheets in many locales semicolons, marketplace reports often tabs.
     delimiter = max(",;\t", key=first.count) if first else ","
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        # The row number is the record's: what a spreadsheet program shows, with the header as row 1.
+        records = _kept(path, enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), start=1))
     except csv.Error as error:
         raise IntakeError(f"cannot read {path}: {error}") from None
-    # The row number is the record's: what a spreadsheet program shows, with the header as row 1.
-    columns, rows = _tabular(list(enumerate(records, start=1)), layout, delimiter)
+    columns, rows = _tabular(records, layout, delimiter)
     return columns, rows, delimiter
+
+
+def _kept(path: Path, records: Iterable[tuple[int, Sequence[str]]]) -> list[tuple[int, Sequence[str]]]:
+    """The rows that hold anything, each without its empty cells at the end, read one at a time.
+
+    A workbook reads every row as wide as its widest: one cell in column XFD makes each row 16,384 cells, which kept
+    as read took gigabytes. Refuses a file of more than `MAX_IMPORT_ROWS` rows.
+    """
+    kept: list[tuple[int, Sequence[str]]] = []
+    for number, cells in records:
+        end = len(cells)
+        while end and not cells[end - 1].strip():
+            end -= 1
+        if not end:
+            continue
+        if len(kept) == MAX_IMPORT_ROWS:
+            raise IntakeError(
+                f"cannot import {path}: it has more than {MAX_IMPORT_ROWS:,} rows; split it into smaller files"
+            )
+        kept.append((number, tuple(cells[:end])))
+    return kept
 
 
 def _read_xlsx(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[SourceRow]]:
@@ -279,10 +305,14 @@ def _read_xlsx(path: Path, layout: Layout) -> tuple[tuple[str, ...], list[Source
         sheet = workbook.worksheets[0]
         # Stored dimensions are often wrong; without them every row is read, numbered as the sheet numbers it.
         sheet.reset_dimensions()
-        records = [
-            (number, [_cell_text(value) for value in values])
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-        ]
+        records = _kept(
+            path,
+            (
+                # Cut to the columns a file can use before converting them; the rest are past any header.
+                (number, [_cell_text(value) for value in values[:MAX_IMPORT_COLUMNS]])
+                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+            ),
+        )
     except ValueError as error:
         # openpyxl converts each number cell as it reads it: `nan`, or an integer of thousands of digits, stops it.
         # What it says up to a colon names the problem; after it may come the cell's whole value.
