@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
@@ -83,6 +83,41 @@ async def connect(settings: Settings, *, serve_metrics: bool = False) -> Client:
         if str(error).startswith("Failed client connect"):
             raise TemporalUnreachable(settings.temporal_address) from error
         raise
+
+
+# Waits between attempts to reach Temporal double from the first up to the longest: a worker started before its
+# Temporal (compose, Kubernetes, a reboot) comes up with it and logs a line every half minute at most meanwhile.
+FIRST_WAIT_SECONDS = 1.0
+LONGEST_WAIT_SECONDS = 30.0
+
+
+async def connect_when_up(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    wait: bool = True,
+    first_wait: float = FIRST_WAIT_SECONDS,
+    longest_wait: float = LONGEST_WAIT_SECONDS,
+    serve_metrics: bool = False,
+) -> Client | None:
+    """`connect`, trying again with growing waits while Temporal cannot be reached; None if `stop` is set meanwhile.
+
+    `wait=False` (`oms worker --no-wait`) raises `TemporalUnreachable` at the first failure instead.
+    """
+    delay = first_wait
+    while True:
+        try:
+            return await connect(settings, serve_metrics=serve_metrics)
+        except TemporalUnreachable as error:
+            if not wait:
+                raise
+            log.warning("%s; trying again in %.0f s (--no-wait exits instead)", error, delay)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            delay = min(delay * 2, longest_wait)
+            continue
+        return None
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
@@ -265,10 +300,13 @@ async def run_until(worker: Worker, stop: asyncio.Event) -> None:
     await running
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, warehouse: bool = False) -> None:
+async def run_worker(
+    settings: Settings, stop: asyncio.Event | None = None, *, warehouse: bool = False, wait: bool = True
+) -> None:
     """Open the OMS database, connect to Temporal and process orders until SIGINT, SIGTERM or `stop`.
 
-    `warehouse`: serve only the warehouse task queue, as a worker at the warehouse does.
+    `warehouse`: serve only the warehouse task queue, as a worker at the warehouse does. `wait`: while Temporal
+    cannot be reached, keep trying (False: raise `TemporalUnreachable` at once).
     """
     stop = stop or asyncio.Event()
     ring = KeyRing.configured(settings)
@@ -278,42 +316,51 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *, w
         log.info("workflow payloads encrypted with key %r; %d key(s) can decode", ring.active, len(ring.keys))
     engine = create_engine(settings.oms_database_url)
     try:
-        client = await connect(settings, serve_metrics=True)
-        await check_search_attributes(client, settings)
-        if settings.migrate_on_start:
-            migrated = await migrate.upgrade(engine)
-            log.info("OMS database at revision %s", migrated.after)
-        else:
-            await migrate.require_head(engine)
-        sessions = session_factory(engine)
-        if warehouse:
-            found = build_warehouse_worker(client, settings, sessions)
-            if found is None:
-                raise WarehouseQueueMissing()
-            worker = found
-        else:
-            worker = build_worker(client, settings, sessions)
-        log.info("worker polling task queue %r at %s", worker.task_queue, settings.temporal_address)
-        if (metrics := metrics_address(settings)) is not None:
-            log.info("SDK metrics for Prometheus at http://%s/metrics", metrics)
-        # The warehouse's worker sends no email; the order worker relays what the outbox holds for nobody else.
-        relay_stop = asyncio.Event()
-        relay = None if warehouse else asyncio.create_task(run_mail_relay(sessions, settings, relay_stop))
-        # The digest Schedule is brought in line while the worker already polls: a restarting worker leaves no
-        # workflow task waiting on a round trip that concerns none of them.
-        digest = None if warehouse else asyncio.create_task(apply_new_order_email_setting(client, settings))
-        try:
-            with stop_on_signals(stop):
-                await run_until(worker, stop)
-        finally:
-            relay_stop.set()
-            if relay is not None:
-                await relay
-            if digest is not None:
-                await digest
-        log.info("worker stopped")
+        # From the first moment: SIGTERM while the worker waits for Temporal or starts up stops it as cleanly.
+        with stop_on_signals(stop):
+            await _serve(settings, engine, stop, warehouse=warehouse, wait=wait)
     finally:
         await engine.dispose()
+
+
+async def _serve(settings: Settings, engine: AsyncEngine, stop: asyncio.Event, *, warehouse: bool, wait: bool) -> None:
+    reached = await connect_when_up(settings, stop, wait=wait, serve_metrics=True)
+    if reached is None:
+        log.info("worker stopped before Temporal could be reached")
+        return
+    client = reached
+    await check_search_attributes(client, settings)
+    if settings.migrate_on_start:
+        migrated = await migrate.upgrade(engine)
+        log.info("OMS database at revision %s", migrated.after)
+    else:
+        await migrate.require_head(engine)
+    sessions = session_factory(engine)
+    if warehouse:
+        found = build_warehouse_worker(client, settings, sessions)
+        if found is None:
+            raise WarehouseQueueMissing()
+        worker = found
+    else:
+        worker = build_worker(client, settings, sessions)
+    log.info("worker polling task queue %r at %s", worker.task_queue, settings.temporal_address)
+    if (metrics := metrics_address(settings)) is not None:
+        log.info("SDK metrics for Prometheus at http://%s/metrics", metrics)
+    # The warehouse's worker sends no email; the order worker relays what the outbox holds for nobody else.
+    relay_stop = asyncio.Event()
+    relay = None if warehouse else asyncio.create_task(run_mail_relay(sessions, settings, relay_stop))
+    # The digest Schedule is brought in line while the worker already polls: a restarting worker leaves no
+    # workflow task waiting on a round trip that concerns none of them.
+    digest = None if warehouse else asyncio.create_task(apply_new_order_email_setting(client, settings))
+    try:
+        await run_until(worker, stop)
+    finally:
+        relay_stop.set()
+        if relay is not None:
+            await relay
+        if digest is not None:
+            await digest
+    log.info("worker stopped")
 
 
 async def apply_new_order_email_setting(client: Client, settings: Settings) -> None:

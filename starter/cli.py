@@ -126,12 +126,20 @@ def worker(
             help="Serve only automated picking and packing on OMS_WAREHOUSE_TASK_QUEUE (at the warehouse).",
         ),
     ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="Exit with an error when Temporal cannot be reached. (default: keep trying, waiting up to 30 s "
+            "between attempts, so a worker started before Temporal comes up with it)",
+        ),
+    ] = False,
 ) -> None:
     """Run one worker on the order task queue; SIGINT or SIGTERM drains it. Start several to scale out.
 
     Needs the database at the newest schema: run `oms db upgrade` first, or set OMS_MIGRATE_ON_START=true.
     """
-    run_command(_logged(lambda settings: run_worker(settings, warehouse=warehouse)))
+    run_command(_logged(lambda settings: run_worker(settings, warehouse=warehouse, wait=not no_wait)))
 
 
 @app.command()

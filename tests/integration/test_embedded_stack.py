@@ -235,3 +235,45 @@ async def test_a_worker_refuses_a_namespace_without_the_search_attributes_and_sa
     assert (
         "temporal operator search-attribute create --namespace default --name OrderStatus --type Keyword" in lines[-1]
     )
+
+
+async def test_a_worker_started_before_temporal_comes_up_with_it_and_polls(tmp_path: Path) -> None:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OMS_")}
+    env.update(
+        OMS_TEMPORAL_ADDRESS=f"127.0.0.1:{port}",
+        OMS_VAR_DIR=str(tmp_path / "var"),
+        OMS_MIGRATE_ON_START="true",
+        OMS_SMTP_PORT=str(free_port()),
+    )
+    worker = await asyncio.create_subprocess_exec(
+        OMS, "worker", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    assert worker.stderr is not None
+    seen: list[str] = []
+
+    async def until_logged(text: str) -> None:
+        assert worker.stderr is not None
+        while not any(text in line for line in seen):
+            line = (await worker.stderr.readline()).decode()
+            assert line, f"the worker ended before logging {text!r}: {seen}"
+            seen.append(line)
+
+    try:
+        await until_logged("trying again in")
+        async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(TEMPORAL_CLI),
+            dev_server_log_level="error",
+            port=port,
+            search_attributes=search.ALL,
+        ):
+            await until_logged("worker polling task queue")
+            worker.send_signal(signal.SIGTERM)
+            await until_logged("worker stopped")
+            assert await worker.wait() == 0
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+
+    assert not any("Traceback" in line for line in seen)

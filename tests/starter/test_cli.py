@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -167,13 +168,35 @@ def test_what_oms_worker_runs_loads_neither_the_command_line_nor_alembic() -> No
     assert loaded.stdout.strip() == "[]"
 
 
-def test_oms_worker_without_temporal_says_where_it_looked(env: dict[str, str]) -> None:
-    result = oms("worker", env=env)
+def test_oms_worker_no_wait_without_temporal_says_where_it_looked(env: dict[str, str]) -> None:
+    result = oms("worker", "--no-wait", env=env)
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
         f"error: cannot reach Temporal at {env['OMS_TEMPORAL_ADDRESS']}: is `oms up` running?"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_oms_worker_without_temporal_keeps_trying_one_line_an_attempt_until_sigterm(env: dict[str, str]) -> None:
+    worker = subprocess.Popen(
+        [str(OMS), "worker"], env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert worker.stderr is not None
+    tries = []
+    for line in worker.stderr:
+        if "trying again" in line:
+            tries.append(line)
+        if len(tries) == 2:
+            break
+    worker.send_signal(signal.SIGTERM)
+    _, rest = worker.communicate(timeout=60)
+
+    address = env["OMS_TEMPORAL_ADDRESS"]
+    assert f"cannot reach Temporal at {address}: is `oms up` running?; trying again in 1 s (--no-wait exits" in tries[0]
+    assert "trying again in 2 s" in tries[1]
+    assert worker.returncode == 0
+    assert "worker stopped before Temporal could be reached" in rest
+    assert "Traceback" not in rest
 
 
 def test_oms_worker_with_a_bad_setting_says_which_in_one_line(env: dict[str, str]) -> None:
