@@ -58,9 +58,27 @@ def failure_line(error: Exception, settings: Settings) -> str | None:
     )
     if isinstance(error, explained):
         return str(error)
+    if isinstance(error, OSError) and _raised_by_the_database(error):
+        # The driver's own connection failure (asyncpg's), which SQLAlchemy passes through unwrapped.
+        reason = error.strerror or str(error) or type(error).__name__
+        return (
+            f"cannot reach the OMS database {settings.oms_database_display}: {reason}: "
+            "is the database server running there, and OMS_DATABASE_URL right?"
+        )
     if isinstance(error, SQLAlchemyError):
         cause = getattr(error, "orig", None) or error
         return f"OMS database {settings.oms_database_display}: {cause}: is `oms up` running, or OMS_DATABASE_URL set?"
     if settings.log_level == "debug":
         return None
     return f"unexpected {type(error).__name__}: {error} (OMS_LOG_LEVEL=debug shows the traceback)"
+
+
+def _raised_by_the_database(error: BaseException) -> bool:
+    """Whether `error` came out of the database layer (SQLAlchemy or a driver), by where it was raised."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        module = traceback.tb_frame.f_globals.get("__name__", "")
+        if module.split(".")[0] in ("sqlalchemy", "asyncpg", "aiosqlite", "store"):
+            return True
+        traceback = traceback.tb_next
+    return False

@@ -217,3 +217,17 @@ def test_oms_worker_with_an_unknown_option_is_refused_by_the_command_line(env: d
     result = oms("worker", "--warehose", env=env)
     assert result.returncode == 2
     assert "No such option: --warehose" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["order", "list"], ["report"], ["stock", "list"], ["product", "list"]])
+def test_a_database_nobody_answers_at_is_one_line_naming_it_with_the_password_masked(
+    args: list[str], env: dict[str, str]
+) -> None:
+    port = free_port()
+    result = oms(*args, env=env | {"OMS_DATABASE_URL": f"postgresql+asyncpg://shop:s3cret@127.0.0.1:{port}/shop"})
+
+    assert result.returncode == 1
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"cannot reach the OMS database postgresql+asyncpg://shop:***@127.0.0.1:{port}/shop: ")
+    assert line.endswith("is the database server running there, and OMS_DATABASE_URL right?")
+    assert "s3cret" not in result.stderr
