@@ -19,7 +19,14 @@ from temporalio import activity
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import Worker
 
@@ -76,7 +83,7 @@ async def connect(settings: Settings, *, serve_metrics: bool = False) -> Client:
             api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
             tls=tls_config(settings),
             data_converter=data_converter(KeyRing.configured(settings)),
-            runtime=runtime(settings) if serve_metrics else None,
+            runtime=runtime(settings, serve_metrics=serve_metrics),
         )
     except RuntimeError as error:
         # The SDK reports every connection failure as a bare RuntimeError with this prefix.
@@ -142,7 +149,7 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-_RUNTIMES: dict[str, Runtime] = {}
+_RUNTIMES: dict[str | None, Runtime] = {}
 
 
 def metrics_address(settings: Settings) -> str | None:
@@ -154,17 +161,21 @@ def metrics_address(settings: Settings) -> str | None:
     return f"[{host}]:{settings.metrics_port}" if ":" in host else f"{host}:{settings.metrics_port}"
 
 
-def runtime(settings: Settings) -> Runtime | None:
-    """The SDK runtime: with a Prometheus endpoint at OMS_METRICS_HOST:OMS_METRICS_PORT when a port is set.
+def runtime(settings: Settings, *, serve_metrics: bool = False) -> Runtime:
+    """The SDK runtime: its log lines forwarded to Python's logging (so to stderr, never into a command's `--json`
+    on stdout, where the SDK's own default writes them), and, with `serve_metrics`, a Prometheus endpoint at
+    OMS_METRICS_HOST:OMS_METRICS_PORT when a port is set.
 
     A runtime binds its address once, so one is made per address and shared by every client of the process.
     """
-    address = metrics_address(settings)
-    if address is None:
-        return None
+    address = metrics_address(settings) if serve_metrics else None
     if address not in _RUNTIMES:
-        telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=address))
-        _RUNTIMES[address] = Runtime(telemetry=telemetry)
+        logging_config = LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+            forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+        )
+        metrics = PrometheusConfig(bind_address=address) if address is not None else None
+        _RUNTIMES[address] = Runtime(telemetry=TelemetryConfig(logging=logging_config, metrics=metrics))
     return _RUNTIMES[address]
 
 

@@ -7,20 +7,20 @@ import sys
 
 # The only arguments the fast path takes; anything else (`--help`, a typo) gets the command line's own answer.
 WORKER = "worker"
-WORKER_OPTIONS = {"--warehouse"}
+WORKER_OPTIONS = {"--warehouse", "--no-wait"}
 
 
 def main() -> None:
     """Entry point of the `oms` console script."""
     arguments = sys.argv[1:]
     if arguments[:1] == [WORKER] and set(arguments[1:]) <= WORKER_OPTIONS:
-        serve_worker(warehouse="--warehouse" in arguments)
+        serve_worker(warehouse="--warehouse" in arguments, wait="--no-wait" not in arguments)
     from starter.cli import main as command_line
 
     command_line()
 
 
-def serve_worker(*, warehouse: bool) -> None:
+def serve_worker(*, warehouse: bool, wait: bool = True) -> None:
     """`oms worker [--warehouse]`: what `starter.cli`'s worker command does, failures in the same one line."""
     import asyncio
 
@@ -33,7 +33,7 @@ def serve_worker(*, warehouse: bool) -> None:
         exit_now(f"error: {error}")
     configure_logging(settings)
     try:
-        asyncio.run(run_worker(settings, warehouse=warehouse))
+        asyncio.run(run_worker(settings, warehouse=warehouse, wait=wait))
     except KeyboardInterrupt:
         exit_now("error: interrupted")
     except Exception as error:

@@ -156,7 +156,7 @@ def reachable(host: str, port: int) -> bool:
 def test_worker_metrics_listen_on_loopback_only_by_default() -> None:
     port = free_port()
 
-    runtime(Settings(_env_file=None, metrics_port=port))
+    runtime(Settings(_env_file=None, metrics_port=port), serve_metrics=True)
 
     assert scrape("127.0.0.1", port) == 200
     # Another address of this host: refused, where a server on every address would answer.
@@ -166,7 +166,7 @@ def test_worker_metrics_listen_on_loopback_only_by_default() -> None:
 def test_worker_metrics_listen_where_oms_metrics_host_says() -> None:
     port = free_port()
 
-    runtime(Settings(_env_file=None, metrics_port=port, metrics_host="0.0.0.0"))
+    runtime(Settings(_env_file=None, metrics_port=port, metrics_host="0.0.0.0"), serve_metrics=True)
 
     assert reachable("127.0.0.2", port)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ from pydantic import ValidationError
 from temporalio.service import TLSConfig
 
 from settings import Settings
+from tests.conftest import TEMPORAL_TEST_SERVER
 from worker import TemporalUnreachable, tls_config
 
 
@@ -47,3 +51,57 @@ def test_a_missing_certificate_file_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(TemporalUnreachable, match=r"cannot read a TLS file: .*gone\.pem: No such file"):
         tls_config(settings)
+
+
+# What an SDK warning looks like from inside a process of ours: a worker against the time-skipping server makes the
+# SDK's core warn that the server is too old to keep heartbeat details.
+CORE_WARNS = """
+import asyncio, logging, sys, threading, uuid
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+from settings import Settings
+from worker import exit_now, runtime
+
+@activity.defn
+async def nothing() -> None: ...
+
+class Heard(logging.Handler):
+    # The SDK forwards its log lines a few milliseconds late: the script waits until one has come through.
+    def __init__(self) -> None:
+        super().__init__()
+        self.one = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.one.set()
+
+logging.basicConfig(level="INFO", format="%(name)s: %(message)s")
+heard = Heard()
+logging.getLogger("temporalio.core").addHandler(heard)
+
+async def main() -> None:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=sys.argv[1], runtime=runtime(Settings(_env_file=None))
+    ) as env:
+        async with Worker(env.client, task_queue=str(uuid.uuid4()), activities=[nothing]):
+            await asyncio.to_thread(heard.one.wait)
+    print('{"done": true}')
+
+asyncio.run(main())
+exit_now(0)
+"""
+
+
+def test_the_sdks_warnings_go_to_stderr_so_json_on_stdout_stays_json_alone() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", CORE_WARNS, str(TEMPORAL_TEST_SERVER)],
+        capture_output=True,
+        text=True,
+        check=False,
+        # Not a measure, a way out: with the SDK's own logging the script would wait for ever for a forwarded line.
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"done": True}
+    assert "temporalio_sdk_core" in result.stderr
