@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from activities import api
-from activities.notifications import Composed, compose, hand_over
+from activities.notifications import Composed, compose, hand_over, mark_failed
 from domain.view import OrderView
 from settings import Settings
 from store import notifications, orders
@@ -30,6 +30,11 @@ BATCH = 100
 # Emails claimed at a time: sent well within a claim's half minute even by a slow SMTP server, so no other relay
 # takes one over while it is still being sent.
 CLAIM_BATCH = 20
+# Attempts at one email that fail for a reason of its own (not the SMTP server's being down) before it is marked
+# failed and the operator told: with the waits doubling to a minute, a quarter of an hour of trying.
+EMAIL_ATTEMPTS = 20
+# How much of a failure a log line and the outbox row keep.
+REASON_LENGTH = 300
 
 log = logging.getLogger("oms.mail_relay")
 
@@ -112,11 +117,9 @@ class MailRelay:
                     for waiting in claimed[position + 1 :]:
                         await notifications.unclaim(self.sessions, waiting.idempotency_key, claimant)
                     raise
-                await notifications.unclaim(self.sessions, key, claimant)
-                self._hold(key, error)
+                await self._failed(key, claimant, error)
             except Exception as error:
-                await notifications.unclaim(self.sessions, key, claimant)
-                self._hold(key, error)
+                await self._failed(key, claimant, error)
             else:
                 self._email_failures.pop(key, None)
                 self._not_before.pop(key, None)
@@ -133,6 +136,23 @@ class MailRelay:
             return None
         view = OrderView.model_validate_json(record.view_json)
         return compose(api.EmailKind(queued.kind), view, self.settings)
+
+    async def _failed(self, key: str, claimant: str, error: Exception) -> None:
+        """One more failed attempt at this email: try it again later, or, after `EMAIL_ATTEMPTS`, give it up."""
+        if self._email_failures.get(key, 0) + 1 < EMAIL_ATTEMPTS:
+            await notifications.unclaim(self.sessions, key, claimant)
+            self._hold(key, error)
+            return
+        reason = f"given up after {EMAIL_ATTEMPTS} attempts: {_reason(error)}"
+        alerted = await mark_failed(self.sessions, self.settings, key, claimant, reason)
+        self._email_failures.pop(key, None)
+        self._not_before.pop(key, None)
+        log.error(
+            "mail relay: email %s %s; marked failed%s",
+            key,
+            reason,
+            f", the operator alerted at {self.settings.operator_email}" if alerted else "",
+        )
 
     def _hold(self, key: str, error: Exception) -> None:
         failures = self._email_failures.get(key, 0) + 1
@@ -158,7 +178,9 @@ def _reason(error: Exception) -> str:
     if isinstance(error, ApplicationError):
         # The relay says when it retries; the activity's wording of it would repeat that.
         return error.message.removesuffix("; will retry")
-    return f"{type(error).__name__}: {error}"
+    # One line, whatever the error's own text: a validation error's runs to several.
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= REASON_LENGTH else text[: REASON_LENGTH - 1] + "…"
 
 
 async def serve_mail_relay(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -236,7 +236,7 @@ async def hand_over(
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as refused:
         if _permanent(refused):
             answer = _answer(refused)
-            alerted = await _mark_failed(sessions, settings, key, claimant, answer)
+            alerted = await mark_failed(sessions, settings, key, claimant, answer)
             log.error(
                 "email %s: refused for good by the SMTP server (%s); marked failed%s",
                 key,
@@ -253,7 +253,7 @@ async def hand_over(
     return True
 
 
-async def _mark_failed(
+async def mark_failed(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, key: str, claimant: str, answer: str
 ) -> bool:
     """Mark the email failed for good and, in the same transaction, queue the operator's alert about it (unless it
