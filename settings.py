@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     tracking_poll_max_seconds: float = Field(
         3600.0, gt=0, description="Quiet tracking polls back off, doubling up to this interval."
     )
+    tracking_give_up_days: float = Field(
+        60, gt=0, description="A parcel not delivered by then is no longer polled; a delivery event still completes it."
+    )
+    backorder_recheck_max_hours: float = Field(
+        24, gt=0, description="A backordered order rechecks its stock hourly at first, doubling up to this interval."
+    )
+    max_refunds: int = Field(50, ge=1, description="Refunds one order takes, partial ones included.")
 
     # Order policy (days)
     payment_due_days: int = Field(
@@ -250,6 +257,9 @@ class Settings(BaseSettings):
             pack_duration=timedelta(seconds=self.pack_seconds),
             tracking_poll_interval=timedelta(seconds=self.tracking_poll_seconds),
             tracking_poll_max_interval=timedelta(seconds=self.tracking_poll_max_seconds),
+            tracking_give_up_after=timedelta(days=self.tracking_give_up_days),
+            backorder_recheck_max_interval=timedelta(hours=self.backorder_recheck_max_hours),
+            max_refunds=self.max_refunds,
             payment_due=timedelta(days=self.payment_due_days),
             payment_due_business_days=self.payment_due_days,
             survey_delay=timedelta(days=self.survey_delay_days),

@@ -321,6 +321,12 @@ def _refund_refusal(order: OrderSituation, request: Refund) -> str | None:
         return f"nothing has been paid for the order yet (it is {status.value}); cancel it instead"
     if Command.COMPLETE in order.given and not order.completed:
         return "completion is under way; refund the order once it is completed"
+    if len(view.refunds) >= order.policy.max_refunds:
+        # Each refund is a child workflow and a share of the order's history: the number is bounded with it.
+        return (
+            f"the order has had {len(view.refunds)} refunds, the most one order takes; "
+            "give the rest back outside the system"
+        )
     window_closes = order.refund_window_closes()
     if window_closes is not None and order.now > window_closes:
         days = order.policy.refund_window / timedelta(days=1)

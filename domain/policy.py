@@ -27,6 +27,15 @@ class OrderPolicy(Frozen):
         timedelta(hours=1), description="Quiet polls back off, doubling up to this."
     )
     backorder_recheck_interval: timedelta = timedelta(hours=1)
+    # The next three bound how far a long-lived order's history can grow. None: as orders placed before they
+    # existed run, which replay so: rechecks at a fixed interval, polls until delivered.
+    backorder_recheck_max_interval: timedelta | None = Field(
+        None, description="Rechecks with no stock arriving back off, doubling up to this."
+    )
+    tracking_give_up_after: timedelta | None = Field(
+        None, description="After this in transit the carrier is no longer polled; a delivery event still counts."
+    )
+    max_refunds: int = Field(50, ge=1, description="Refunds one order takes, partial ones included.")
     payment_due: timedelta = Field(timedelta(days=7), description="Used only when no business-day count is set.")
     payment_due_business_days: int | None = None
     survey_delay: timedelta = timedelta(days=3)

@@ -31,6 +31,7 @@ class TimelineEvent(StrEnum):
     BACKORDERED = "backordered"
     STOCK_ARRIVED = "stock arrived"
     WAREHOUSE_CLOSED = "warehouse closed"
+    TRACKING_STOPPED = "tracking stopped"
     PICKING_STARTED = "picking started"
     PICK_DONE = "pick done"
     PACKING_STARTED = "packing started"

@@ -128,6 +128,9 @@ class OrderWorkflow(OrderWorkflowV1):
                 return progress.stock_reserved(view, warehouse, at, picking=picking)
             return progress.backordered(view, reservation.short_skus, at)
 
+        first = self._policy.backorder_recheck_interval
+        ceiling = self._policy.backorder_recheck_max_interval
+        interval = first
         while True:
             self._stock_arrived = False
             reservation = await self._step(
@@ -140,7 +143,11 @@ class OrderWorkflow(OrderWorkflowV1):
             )
             if reservation.reserved:
                 return
-            await self._wait_until(lambda: self._stock_arrived, self._policy.backorder_recheck_interval)
+            await self._wait_until(lambda: self._stock_arrived, interval)
+            # Rechecks that find nothing new back off, so a backorder of months stays a short history; stock
+            # arriving starts them over. Without a ceiling (orders placed before it), every recheck waits the same.
+            if ceiling is not None:
+                interval = first if self._stock_arrived else min(interval * 2, max(ceiling, first))
 
     async def _fulfil(self) -> None:
         if self._view.status is not S.PICKING:
@@ -217,7 +224,20 @@ class OrderWorkflow(OrderWorkflowV1):
         """Poll the carrier until the parcel is delivered; the poll that finds it delivered completes the order."""
         seen = 0
         interval = self._policy.tracking_poll_interval
+        give_up = self._policy.tracking_give_up_after
+        # A parcel lost on the way would otherwise be polled until its history is full: the polls stop in time.
+        stop_polling = workflow.now() + give_up if give_up is not None else None
         while not self._delivered:
+            if stop_polling is not None and workflow.now() >= stop_polling:
+                assert give_up is not None
+                self._note(
+                    E.TRACKING_STOPPED,
+                    f"not delivered after {give_up / timedelta(days=1):g} days; a delivery event from the carrier "
+                    "or an operator completes the order",
+                )
+                await self._before_waiting()
+                await workflow.wait_condition(lambda: self._delivered)
+                break
             tracking = await self._poll_carrier(label, seen)
             news = len(tracking.events) > seen
             seen = max(seen, len(tracking.events))

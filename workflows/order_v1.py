@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import api
     from domain.base import Frozen
     from domain.commands import (
+        UNKNOWN_SIGNAL_REJECTED,
         Command,
         CommandPayload,
         Complete,
@@ -65,6 +66,8 @@ STATUS_QUERY = "status"
 # Workflow patches (`workflow.patched`): behaviour changed after orders had already run with the earlier code.
 STOP_AT_NEXT_ACTIVITY = "stop-at-next-activity"
 TRACKING_BACKOFF = "tracking-backoff"
+# Refused Signals an order notes in its timeline; the rest are only logged.
+REJECTIONS_NOTED = 100
 
 S = OrderStatus
 E = TimelineEvent
@@ -132,6 +135,8 @@ class OrderWorkflowV1:
         self._fulfilment: asyncio.Task[None] | None = None
         # Parts of the order's life that have been told to stop (see `_cancel`).
         self._stopping: set[asyncio.Task[None]] = set()
+        # Signals refused so far (see `note_rejected`).
+        self._rejections = 0
         handlers.register(self)
 
     # --- the order's life -------------------------------------------------------------------------------------
@@ -469,7 +474,17 @@ class OrderWorkflowV1:
         )
 
     def note_rejected(self, event: str, reason: str, by: str | None) -> None:
-        self._note(event, reason, rejected=True, by=by)
+        # Bounded, as a flood of Signals from a script would otherwise grow the timeline (and every `status`
+        # answer) without end: past the limit they are logged only, and the timeline says so once.
+        self._rejections += 1
+        if self._rejections <= REJECTIONS_NOTED:
+            self._note(event, reason, rejected=True, by=by)
+        elif self._rejections == REJECTIONS_NOTED + 1:
+            self._note(
+                UNKNOWN_SIGNAL_REJECTED,
+                f"more than {REJECTIONS_NOTED} Signals refused: the rest are only logged",
+                rejected=True,
+            )
 
     def take(self, command: Command, payload: CommandPayload) -> None:
         """Take an accepted command in and note it in the timeline, in the name of whoever gave it.
