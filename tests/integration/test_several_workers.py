@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities import api
@@ -55,6 +56,27 @@ def scrape(port: int) -> str:
         return str(response.read().decode())
 
 
+async def running_on(shop: Shop, order_ids: list[str], pid: int) -> list[str]:
+    """Wait until the worker of process `pid` has started an activity of one of these orders that has not finished,
+    as Temporal's pending activities show; which ones ("<order> <activity>")."""
+    while True:
+        held: list[str] = []
+        for order_id in order_ids:
+            description = await shop.client.get_workflow_handle(f"order-{order_id}").describe()
+            held += [
+                f"{order_id} {pending.activity_type.name}"
+                for pending in description.raw_description.pending_activities
+                if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                and pending.last_worker_identity.startswith(f"{pid}@")
+            ]
+        if held:
+            return held
+        statuses = [(await shop.handle(order_id).describe()).status for order_id in order_ids]
+        assert any(status == WorkflowExecutionStatus.RUNNING for status in statuses), "the batch ended untouched"
+        # Polled, not slept on: the loop ends on the condition itself.
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def shop_without_worker(
     dev_server: WorkflowEnvironment, shop_settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: Mailbox
@@ -85,9 +107,9 @@ async def test_two_workers_share_a_batch_and_the_survivor_of_a_sigkill_finishes_
         shares = [orders_handled(log) & set(placed) for log in logs]
         metrics = [scrape(port) for port in ports]
 
-        # The second batch: worker A dies with SIGKILL while the orders are on their way.
+        # The second batch: worker A dies with SIGKILL while it holds work, as Temporal sees it.
         survivors = [await shop.place(order) for order in second]
-        await asyncio.sleep(1.0)
+        held = await running_on(shop, survivors, workers[0].pid)
         workers[0].kill()
         assert await asyncio.to_thread(workers[0].wait, 10) == -signal.SIGKILL
         views = await asyncio.gather(*(wait_until_done(shop, order_id) for order_id in survivors))
@@ -98,7 +120,7 @@ async def test_two_workers_share_a_batch_and_the_survivor_of_a_sigkill_finishes_
         for process in workers:
             await stop(process)
 
-    print(f"\nfirst batch handled by A: {len(shares[0])}, by B: {len(shares[1])} of {BATCH}")
+    print(f"\nfirst batch handled by A: {len(shares[0])}, by B: {len(shares[1])} of {BATCH}; A killed running {held}")
     assert all(shares), f"one worker did nothing: {[len(share) for share in shares]}"
     assert shares[0] | shares[1] == set(placed)
     assert all("temporal_" in text and "task_queue" in text for text in metrics), metrics[0][:500]
