@@ -103,11 +103,15 @@ async def test_a_long_reason_is_cut_at_a_word_to_fit_the_column(
 async def test_an_auto_pick_that_finishes_after_a_cancellation_leaves_the_task_cancelled(
     tasks: WarehouseActivities, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    working = asyncio.ensure_future(ActivityEnvironment().run(tasks.perform_task, job(api.TaskKind.PICK, seconds=1)))
-    await asyncio.sleep(0.3)
+    env = ActivityEnvironment()
+    started = asyncio.Event()
+    # Its first heartbeat: the pick is open and being worked on.
+    env.on_heartbeat = lambda *details: started.set()
+    working = asyncio.ensure_future(env.run(tasks.perform_task, job(api.TaskKind.PICK, seconds=1)))
+    await started.wait()
     await ActivityEnvironment().run(tasks.stop_tasks, stop())
 
-    finished = await asyncio.wait_for(working, timeout=5)
+    finished = await working
 
     assert finished.status == "cancelled"
     assert await status_of(sessions, api.TaskKind.PICK) == "cancelled"
@@ -117,9 +121,11 @@ async def test_a_pick_retried_after_a_cancellation_returns_at_once_without_worki
     await ActivityEnvironment().run(tasks.open_task, job(api.TaskKind.PICK))
     await ActivityEnvironment().run(tasks.stop_tasks, stop())
 
-    retried = await asyncio.wait_for(
-        ActivityEnvironment().run(tasks.perform_task, job(api.TaskKind.PICK, seconds=60)), timeout=2
-    )
+    env = ActivityEnvironment()
+    worked: list[object] = []
+    env.on_heartbeat = lambda *details: worked.append(details)
+    retried = await env.run(tasks.perform_task, job(api.TaskKind.PICK, seconds=60))
+    assert worked == []  # not one heartbeat: it never started the 60 s of work
 
     assert retried.status == "cancelled"
 

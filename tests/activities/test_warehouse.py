@@ -53,19 +53,26 @@ async def test_a_pick_retried_after_a_crash_only_waits_for_the_time_left(
     # The first attempt opened the task two seconds ago, then its worker died.
     await warehouse.open_task(sessions, "web-1001", "pick", datetime.now(UTC) - timedelta(seconds=2))
 
-    started = time.monotonic()
-    state = await ActivityEnvironment().run(tasks.perform_task, pick(seconds=2.5))
+    env = ActivityEnvironment()
+    left: list[float] = []
+    env.on_heartbeat = lambda *details: left.append(float(details[0]))
+    state = await env.run(tasks.perform_task, pick(seconds=2.5))
 
     assert state.status == "done"
-    assert time.monotonic() - started < 1.5
+    # What it still waits for, as it heartbeats it: at most the half second left of the 2.5 s, never the whole job.
+    assert all(seconds <= 0.5 for seconds in left), left
 
 
 async def test_a_pick_that_is_already_done_returns_at_once(tasks: WarehouseActivities) -> None:
     first = await ActivityEnvironment().run(tasks.perform_task, pick(seconds=0))
 
-    again = await asyncio.wait_for(ActivityEnvironment().run(tasks.perform_task, pick(seconds=60)), timeout=2)
+    env = ActivityEnvironment()
+    worked: list[object] = []
+    env.on_heartbeat = lambda *details: worked.append(details)
+    again = await env.run(tasks.perform_task, pick(seconds=60))
 
     assert again == first
+    assert worked == []  # not one heartbeat: it never started the 60 s of work
     assert again.status == "done"
 
 
@@ -73,13 +80,15 @@ async def test_cancelling_an_auto_pick_stops_the_work_and_leaves_the_task_open(
     tasks: WarehouseActivities, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     env = ActivityEnvironment()
+    working = asyncio.Event()
+    env.on_heartbeat = lambda *details: working.set()
     running = asyncio.ensure_future(env.run(tasks.perform_task, pick(seconds=30)))
-    await asyncio.sleep(0.3)
+    await working.wait()
 
     env.cancel()
 
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(running, timeout=3)
+        await running
     record = await warehouse.get_task(sessions, "web-1001", "pick")
     assert record is not None
     assert record.status == "open"

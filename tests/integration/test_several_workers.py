@@ -77,6 +77,20 @@ async def running_on(shop: Shop, order_ids: list[str], pid: int) -> list[str]:
         await asyncio.sleep(0.05)
 
 
+async def scheduled_activities(shop: Shop, order_id: str) -> list[str]:
+    """Wait until the order has an activity scheduled that no worker has started; their names."""
+    while True:
+        description = await shop.handle(order_id).describe()
+        scheduled = [
+            pending.activity_type.name
+            for pending in description.raw_description.pending_activities
+            if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+        ]
+        if scheduled:
+            return scheduled
+        await asyncio.sleep(0.05)
+
+
 @pytest.fixture
 async def shop_without_worker(
     dev_server: WorkflowEnvironment, shop_settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: Mailbox
@@ -150,9 +164,11 @@ async def test_a_worker_at_the_warehouse_does_the_picking_and_packing_on_its_own
     try:
         workers.append(await start_worker(env, logs[0]))
         order_id = await shop.place(an_order(external_id=f"wh-{uuid.uuid4().hex[:8]}", lines=[("TWO-MUG", 1, "14.90")]))
-        # Without a worker at the warehouse the order waits in picking.
+        # Without a worker at the warehouse the order waits in picking: its pick is scheduled on the warehouse's
+        # task queue, and nobody has started it.
         await shop.wait_for(order_id, OrderStatus.PICKING)
-        await asyncio.sleep(2)
+        waiting = await scheduled_activities(shop, order_id)
+        assert waiting == [api.PERFORM_ORDER_TASK.name]
         assert (await shop.status(order_id)).status is OrderStatus.PICKING
         with logs[1].open("wb") as output:
             workers.append(
