@@ -24,9 +24,18 @@ from worker import build_worker
 from workflows import search
 from workflows.order import STATUS_QUERY, OrderWorkflow, workflow_id
 
-# The suites that run on both databases: placement, operator commands and the follow-up, stock races, refunds.
+# The suites that run on both databases: those whose database work differs between them (locking, conflicts,
+# the change feed, the outbox's claims). README "Testing" names the others and why they run on SQLite alone.
 ON_BOTH_DATABASES = frozenset(
-    {"test_placement", "test_operator_commands", "test_stock_race", "test_refunds", "test_console"}
+    {
+        "test_placement",
+        "test_operator_commands",
+        "test_stock_race",
+        "test_refunds",
+        "test_console",
+        "test_worker_crash",
+        "test_new_order_email",
+    }
 )
 
 # Integration tests run with encrypted payloads, as `oms up` does: one key for the session's client and for every
