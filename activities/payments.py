@@ -85,6 +85,7 @@ class PaymentActivities:
     async def _charge(self, order_id: str, payment: PaymentDetails, amount: Money) -> BookedPayment:
         """Charge the gateway (idempotent by the order's capture key); a decline or an outage as activity errors."""
         try:
+            gateway.fail_by_chance(self.settings.sandbox_gateway_failure_rate)
             charge = gateway.charge(
                 payment, amount, idempotency_key=payment_records.capture_key(order_id), attempt=activity.info().attempt
             )
@@ -117,6 +118,7 @@ class PaymentActivities:
         if existing is not None:
             return _captured(existing)
         try:
+            gateway.fail_by_chance(self.settings.sandbox_gateway_failure_rate)
             charge = gateway.charge(
                 request.payment,
                 request.amount,
@@ -181,6 +183,7 @@ class PaymentActivities:
         # The attempt's scheduled time is the server's clock, so a test that skips time sees days of retrying.
         info = activity.info()
         try:
+            gateway.fail_by_chance(self.settings.sandbox_gateway_failure_rate)
             receipt = gateway.refund(
                 request.payment,
                 capture.gateway_reference,

@@ -36,6 +36,8 @@ reference, so a charge or refund repeated after a crash (before the OMS stored i
 
 from __future__ import annotations
 
+import random
+
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -123,6 +125,13 @@ class Charge:
 
     reference: str
     amount: Money
+
+
+def fail_by_chance(rate: float) -> None:
+    """Raise `GatewayUnavailable` for one call in `1 / rate`, as a busy real gateway does now and then
+    (`OMS_SANDBOX_GATEWAY_FAILURE_RATE`, for chaos runs); 0: never."""
+    if rate > 0 and random.random() < rate:
+        raise GatewayUnavailable("processing_error (sandbox: OMS_SANDBOX_GATEWAY_FAILURE_RATE)")
 
 
 def charge(payment: PaymentDetails, amount: Money, *, idempotency_key: str, attempt: int) -> Charge:

@@ -319,3 +319,24 @@ def test_the_activities_register_under_the_contracts_names(payments: PaymentActi
         api.REFUND_PAYMENT.name,
         api.RECORD_REFUND_PAYOUT.name,
     ]
+
+
+async def test_a_sandbox_gateway_set_to_fail_now_and_then_fails_retryably_and_books_each_charge_once(
+    env: ActivityEnvironment, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    flaky = PaymentActivities(sessions, settings.model_copy(update={"sandbox_gateway_failure_rate": 0.5}))
+    failures = 0
+    for number in range(40):
+        while True:
+            try:
+                await env.run(flaky.capture_payment, card(f"web-2{number:03}", gateway.APPROVED_CARD))
+            except ApplicationError as error:
+                assert not error.non_retryable
+                assert "processing_error (sandbox: OMS_SANDBOX_GATEWAY_FAILURE_RATE)" in error.message
+                failures += 1
+                continue
+            break
+
+    # Half of the calls fail: that none of 40 orders' first tries did would be a chance of one in 10^12.
+    assert failures > 0
+    assert await payment_rows(sessions) == 40
