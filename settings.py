@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     pack_seconds: float = Field(2.0, ge=0, description="Simulated packing time in auto mode.")
     carrier_transit_seconds: float = Field(10.0, ge=0, description="Sandbox carrier: label to delivery.")
     sandbox_gateway_failure_rate: float = Field(
-        0.0, ge=0, lt=1, description="Sandbox payment gateway: the share of charges and refunds that fail, to be retried."
+        0.0, ge=0, lt=1, description="Sandbox payment gateway: the share of charges and refunds that fail, retried."
     )
     tracking_poll_seconds: float = Field(
         5.0, gt=0, description="How soon delivery tracking is polled again after news from the carrier."

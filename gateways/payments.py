@@ -36,9 +36,8 @@ reference, so a charge or refund repeated after a crash (before the OMS stored i
 
 from __future__ import annotations
 
-import random
-
 import hashlib
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 

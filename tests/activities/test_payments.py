@@ -331,11 +331,12 @@ async def test_a_sandbox_gateway_set_to_fail_now_and_then_fails_retryably_and_bo
             try:
                 await env.run(flaky.capture_payment, card(f"web-2{number:03}", gateway.APPROVED_CARD))
             except ApplicationError as error:
-                assert not error.non_retryable
-                assert "processing_error (sandbox: OMS_SANDBOX_GATEWAY_FAILURE_RATE)" in error.message
-                failures += 1
-                continue
-            break
+                failed = error
+            else:
+                break
+            assert not failed.non_retryable
+            assert "processing_error (sandbox: OMS_SANDBOX_GATEWAY_FAILURE_RATE)" in failed.message
+            failures += 1
 
     # Half of the calls fail: that none of 40 orders' first tries did would be a chance of one in 10^12.
     assert failures > 0
