@@ -35,6 +35,12 @@ def test_histories_of_the_main_paths_are_stored() -> None:
         "bank_transfer_refund.refund-1",
         "daily_report",
         "new_order_digest",
+        "backordered_order",
+        "warehouse_closed_order",
+        "payout_reminded_refund.refund-1",
+        "quiet_tracking_order",
+        "lost_parcel_order",
+        "rejected_signals_order",
     } <= names
 
 
