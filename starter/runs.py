@@ -63,6 +63,10 @@ POLL_SECONDS = 0.5
 
 # How long one payment_received Update may wait for the order's worker to answer.
 UPDATE_TIMEOUT = timedelta(seconds=30)
+# A payment the order refuses is sent again this long after, for this long, before the run counts it a failure:
+# longer than a workflow task's timeout, after which a killed worker's task runs again elsewhere.
+BANK_RETRY_SECONDS = 2.0
+BANK_PATIENCE_SECONDS = 60.0
 
 # SQLite allows 32,766 bound parameters; well below that, and below PostgreSQL's 65,535.
 IDS_PER_QUERY = 500
@@ -352,6 +356,9 @@ class Tracked:
     paying: bool = False
     paid: bool = False
     bank_refusal: str | None = None
+    # When the order first refused the payment, and when last: refusals are retried for a while (see `_refused`).
+    refused_since: float | None = None
+    refused_at: float = 0.0
 
     @property
     def order_id(self) -> str:
@@ -440,11 +447,23 @@ class FulfilmentRun:
             tracked.paid = True
         except WorkflowUpdateFailedError as error:
             cause = error.cause
-            tracked.bank_refusal = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            self._refused(tracked, cause.message if isinstance(cause, ApplicationError) else str(cause))
         except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
             pass  # the order still awaits payment, so the next look at it sends the payment again
         finally:
             tracked.paying = False
+
+    def _refused(self, tracked: Tracked, reason: str) -> None:
+        """The order refused the payment: try again on later looks, and count it a failure only if it goes on.
+
+        The read model can run ahead of the workflow: a worker killed after writing `awaiting_payment` and before
+        its workflow task completed leaves an order whose replayed state is still `received` for a few seconds.
+        """
+        now = self._loop.time()
+        tracked.refused_since = tracked.refused_since or now
+        tracked.refused_at = now
+        if now - tracked.refused_since >= BANK_PATIENCE_SECONDS:
+            tracked.bank_refusal = reason
 
     # --- watching ---
 
@@ -483,7 +502,8 @@ class FulfilmentRun:
         watching = {tracked.order_id: tracked for tracked in self.tracked if tracked.placed and not tracked.finished}
         for status, tracked in await self._statuses(watching):
             tracked.status = status
-            if status is OrderStatus.AWAITING_PAYMENT and not (tracked.paying or tracked.paid or tracked.bank_refusal):
+            waiting = status is OrderStatus.AWAITING_PAYMENT and not (tracked.paying or tracked.paid)
+            if waiting and not tracked.bank_refusal and self._loop.time() - tracked.refused_at >= BANK_RETRY_SECONDS:
                 self._pay(tracked)
 
     async def _statuses(self, watching: dict[str, Tracked]) -> list[tuple[OrderStatus, Tracked]]:
