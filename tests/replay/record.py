@@ -3,9 +3,10 @@
 Run with `make histories` after a deliberate workflow change; commit the JSON files it writes.
 `STORIES` run on the dev server, with follow-up and refund windows shortened to seconds so every recorded order
 closes. `STAGED_STORIES` each get a fresh server and workers of their own settings, and keep the shop's real
-windows: most wait for days (a backorder, a closed warehouse, a payout by hand, a parcel in transit) on Temporal's
-time-skipping test server. `first_type` ones run as the first order workflow (type `OrderWorkflow`), whose orders
-still drain, and are written to `v1/`.
+windows: most wait for days (a backorder, a closed warehouse, a payout by hand, a parcel in transit, a refund through a
+gateway outage, an invoice never paid, the follow-up after a hand-over or a cash delivery) on Temporal's time-skipping
+test server. `first_type` ones run as the first order workflow (type `OrderWorkflow`), whose orders still drain,
+and are written to `v1/`.
 """
 
 from __future__ import annotations
@@ -34,11 +35,23 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import api
-from domain.commands import CommandAccepted, DeliveryEvent, Feedback, Packed, Picked, Shipped, StockArrived
-from domain.order import FulfilmentMode, Order
+from domain.commands import (
+    CommandAccepted,
+    Complete,
+    Confirmation,
+    DeliveryEvent,
+    Feedback,
+    Packed,
+    Picked,
+    Shipped,
+    StockArrived,
+)
+from domain.order import FulfilmentMode, Order, PaymentMethod
+from domain.progress import booking_reference
 from domain.refund import Cancel, Refund, RefundItem, RefundPaidOut, RefundState
 from domain.status import OrderStatus
-from domain.view import OrderView
+from domain.view import OrderView, PaymentState, TimelineEvent
+from gateways.payments import REFUND_OUTAGE, REFUND_OUTAGE_CARD
 from settings import Settings
 from starter.placement import place_order
 from store import migrate, orders, warehouse
@@ -391,6 +404,91 @@ def cancelled_before_packing(view: OrderView) -> bool:
     return view.status is OrderStatus.CANCELLED and OrderStatus.PACKING not in [entry.status for entry in view.timeline]
 
 
+async def refunded_through_a_gateway_outage(_stage: Stage, handle: OrderHandle) -> None:
+    """A completed card order refunded while the gateway fails every refund of its card for 48 hours; the refund's
+    activity keeps retrying (backing off to hourly) until the outage is over."""
+    await until(handle, lambda view: view.status is OrderStatus.COMPLETED)
+    await handle.execute_update("refund", Refund(reason="not as described"), result_type=CommandAccepted)
+
+
+def refunded_after_the_outage(view: OrderView) -> bool:
+    if view.status is not OrderStatus.REFUNDED or len(view.refunds) != 1:
+        return False
+    refund = view.refunds[0]
+    # Paid before the outage ended would mean the sandbox's outage never reached the refund.
+    return (
+        refund.paid_at is not None
+        and refund.paid_at - refund.requested_at >= REFUND_OUTAGE
+        and refund.gateway_reference is not None
+        and refund.within_sla is True
+    )
+
+
+async def never_paid(_stage: Stage, _handle: OrderHandle) -> None:
+    """An invoice nobody pays: the order waits out its payment due business days and gives up."""
+
+
+def expired_at_its_due_time(view: OrderView) -> bool:
+    statuses = [entry for entry in view.timeline if entry.status is not None]
+    if len(statuses) < 2 or view.status is not OrderStatus.PAYMENT_FAILED:
+        return False
+    awaiting, failed = statuses[-2], statuses[-1]
+    # Both entries name the due time fixed at placement: the order must have given up at that time, not another.
+    due = failed.at.astimezone(BERLIN).strftime("%a %d %b %Y %H:%M %Z")
+    return (
+        view.payment.state is PaymentState.EXPIRED
+        and (awaiting.event, failed.event) == (TimelineEvent.AWAITING_PAYMENT, TimelineEvent.PAYMENT_NEVER_ARRIVED)
+        and awaiting.detail is not None
+        and awaiting.detail.startswith(f"due by {due} (")
+        and awaiting.detail.endswith(" business days)")
+        and failed.detail == f"no payment{awaiting.detail.removeprefix('due')}"
+        and TimelineEvent.STOCK_RESERVED not in [entry.event for entry in view.timeline]
+    )
+
+
+HANDED_OVER = "handed over at the counter"
+
+
+async def completed_by_hand_while_picking(_stage: Stage, handle: OrderHandle) -> None:
+    """Manual mode: the goods leave over the counter while the pick is open; the operator completes the order."""
+    await until(handle, lambda view: view.status is OrderStatus.PICKING)
+    await handle.execute_update("complete", Complete(note=HANDED_OVER, by="sam"), result_type=CommandAccepted)
+
+
+def completed_without_a_shipment(view: OrderView) -> bool:
+    statuses = [entry.status for entry in view.timeline if entry.status is not None]
+    events = [entry.event for entry in view.timeline]
+    completed = next((entry for entry in view.timeline if entry.status is OrderStatus.COMPLETED), None)
+    return (
+        view.status is OrderStatus.COMPLETED
+        and view.shipment is None
+        and statuses[-2:] == [OrderStatus.PICKING, OrderStatus.COMPLETED]
+        and Confirmation.COMPLETION in events
+        and TimelineEvent.PICK_DONE not in events
+        and completed is not None
+        and completed.detail == HANDED_OVER
+    )
+
+
+async def collected_at_the_door(_stage: Stage, _handle: OrderHandle) -> None:
+    """Cash on delivery: nothing is taken up front; the carrier collects the total when it delivers."""
+
+
+def cash_collected_at_delivery(view: OrderView) -> bool:
+    payment, shipment = view.payment, view.shipment
+    return (
+        view.status is OrderStatus.COMPLETED
+        and payment.method is PaymentMethod.CASH_ON_DELIVERY
+        and payment.state is PaymentState.CAPTURED
+        and payment.captured == view.totals.total
+        and payment.gateway_reference == booking_reference(PaymentMethod.CASH_ON_DELIVERY, view.order_id)
+        and shipment is not None
+        and shipment.delivered_at is not None
+        and payment.captured_at == shipment.delivered_at
+        and TimelineEvent.PAYMENT_CAPTURED not in [entry.event for entry in view.timeline]
+    )
+
+
 QUIET_CARRIER = {"carrier_transit_seconds": A_YEAR_IN_SECONDS, "tracking_poll_seconds": 5}
 
 STAGED_STORIES: dict[str, StagedStory] = {
@@ -434,6 +532,31 @@ STAGED_STORIES: dict[str, StagedStory] = {
         FulfilmentMode.MANUAL,
         malformed_signals_then_driven_by_hand,
         shows=rejected_then_completed,
+    ),
+    "gateway_outage_refund": StagedStory(
+        an_order(external_id="REC-OUTAGE", card=REFUND_OUTAGE_CARD),
+        FulfilmentMode.AUTO,
+        refunded_through_a_gateway_outage,
+        shows=refunded_after_the_outage,
+        refunds=1,
+    ),
+    "unpaid_invoice_order": StagedStory(
+        an_order(external_id="REC-UNPAID", method="invoice"),
+        FulfilmentMode.AUTO,
+        never_paid,
+        shows=expired_at_its_due_time,
+    ),
+    "completed_by_hand_order": StagedStory(
+        an_order(external_id="REC-BY-HAND"),
+        FulfilmentMode.MANUAL,
+        completed_by_hand_while_picking,
+        shows=completed_without_a_shipment,
+    ),
+    "cash_on_delivery_order": StagedStory(
+        an_order(external_id="REC-COD", method="cash_on_delivery"),
+        FulfilmentMode.AUTO,
+        collected_at_the_door,
+        shows=cash_collected_at_delivery,
     ),
     "v1_quiet_tracking_order": StagedStory(
         an_order(external_id="REC-V1-QUIET"),

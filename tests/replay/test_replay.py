@@ -41,6 +41,11 @@ def test_histories_of_the_main_paths_are_stored() -> None:
         "quiet_tracking_order",
         "lost_parcel_order",
         "rejected_signals_order",
+        "gateway_outage_refund",
+        "gateway_outage_refund.refund-1",
+        "unpaid_invoice_order",
+        "completed_by_hand_order",
+        "cash_on_delivery_order",
     } <= names
 
 
