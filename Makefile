@@ -46,9 +46,11 @@ bench: bytecode
 	$(BIN)/python -m bench.actions
 	$(BIN)/python -m bench.console
 
-# The fuzz tests at chaos scale: OMS_FUZZ_EXAMPLES random cases per test (10,000 unless set), new ones every run.
+# Faults at scale: the fuzz tests at OMS_FUZZ_EXAMPLES random cases per test (10,000 unless set, new ones every
+# run), then 1,000 orders and an import through a stack whose workers, dev server, SMTP server and gateway fail.
 chaos: bytecode
 	OMS_FUZZ_EXAMPLES=$${OMS_FUZZ_EXAMPLES:-10000} $(BIN)/pytest -p no:cacheprovider tests/fuzz --hypothesis-show-statistics
+	$(BIN)/python -m bench.chaos
 
 histories: $(STAMP)
 	$(BIN)/python -m tests.replay.record $(STORIES)
