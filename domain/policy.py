@@ -48,3 +48,13 @@ class OrderPolicy(Frozen):
     warehouse_task_queue: str | None = Field(
         None, description="Where automated picking and packing run (workers at the warehouse); None: the order's own."
     )
+
+
+def duration_text(span: timedelta) -> str:
+    """A policy's span as a person writes it: `14 days`, `1 day`, `6 hours`, `90 minutes`; odd spans as Python does."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return str(span)

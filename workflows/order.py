@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import progress
     from domain.emails import EmailKind
     from domain.order import FulfilmentMode, PaymentMethod
+    from domain.policy import duration_text
     from domain.progress import OrderChanges, OrderState
     from domain.refund import RefundView
     from domain.status import OrderStatus
@@ -297,7 +298,7 @@ class OrderWorkflow(OrderWorkflowV1):
             await self._record_feedback(self._feedback)
         else:
             self._feedback_closed = True
-            self._note(E.NO_FEEDBACK, f"none within {self._policy.feedback_window}")
+            self._note(E.NO_FEEDBACK, f"none within {duration_text(self._policy.feedback_window)}")
         if follow_up.closes_at > workflow.now():
             await self._before_waiting()
             await workflow.sleep(follow_up.closes_at - workflow.now())

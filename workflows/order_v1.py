@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.money import Money
     from domain.order import FulfilmentMode, Order, PaymentMethod
-    from domain.policy import OrderPolicy
+    from domain.policy import OrderPolicy, duration_text
     from domain.refund import (
         Actor,
         Cancel,
@@ -422,7 +422,7 @@ class OrderWorkflowV1:
             await self._record_feedback(self._feedback)
         else:
             self._feedback_closed = True
-            self._note(E.NO_FEEDBACK, f"none within {self._policy.feedback_window}")
+            self._note(E.NO_FEEDBACK, f"none within {duration_text(self._policy.feedback_window)}")
         if follow_up.closes_at > workflow.now():
             await workflow.sleep(follow_up.closes_at - workflow.now())
 
