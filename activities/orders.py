@@ -45,7 +45,10 @@ async def write_order(
     if outcome is not None:
         emails += outcome(view)
         view.version = changes.version + 1
-    await orders.write_over(sessions, view, stored)
+    # Every write retakes its version: the workflow reuses a version only for the same step, and what it goes on
+    # with is the last attempt's (a retried activity's fresher answer, a local activity run again after its
+    # workflow task was lost).
+    await orders.write_over(sessions, view, stored, retake=True)
     for kind in emails:
         for row in emails_to_queue(kind, view, settings, now=changes.at):
             await notifications.queue(sessions, row)

@@ -39,9 +39,15 @@ async def stored_view(sessions: async_sessionmaker[AsyncSession], order_id: str)
     return OrderView.model_validate_json(view_json) if view_json is not None else None
 
 
-async def write_over(sessions: async_sessionmaker[AsyncSession], view: OrderView, stored: OrderView | None) -> int:
+async def write_over(
+    sessions: async_sessionmaker[AsyncSession], view: OrderView, stored: OrderView | None, *, retake: bool = False
+) -> int:
     """Write the order's view over `stored`, the view this transaction read (`stored_view`), unless that is as new;
     the version the read model holds now. For a step's transaction: no savepoint, no look-up of what is stored.
+
+    `retake`: a step's outcome, which replaces the one an earlier attempt of the same step committed at the same
+    version. An outside read (a carrier's tracking) can answer a retry differently from the attempt a killed worker
+    committed, and the workflow goes on with the retry's answer: so must the read model.
 
     The status changes `stored`'s timeline holds are stored (they commit together), so only the ones after them are
     added. A concurrent writer that got in between the read and this write (PostgreSQL's read-committed; SQLite's
@@ -49,18 +55,16 @@ async def write_over(sessions: async_sessionmaker[AsyncSession], view: OrderView
     """
     if not joined(sessions):
         raise TypeError("orders.write_over writes inside one_transaction(...) only: nothing would commit it")
-    if stored is not None and stored.version >= view.version:
+    if stored is not None and (stored.version > view.version or (stored.version == view.version and not retake)):
         return stored.version
     columns = _columns(view)
     async with sessions() as session:
         if stored is None:
             written = await execute_core(session, insert_new(session, OrderRecord).values(**columns))
         else:
+            older = OrderRecord.version <= view.version if retake else OrderRecord.version < view.version
             written = await execute_core(
-                session,
-                update(OrderRecord)
-                .where(OrderRecord.order_id == view.order_id, OrderRecord.version < view.version)
-                .values(**columns),
+                session, update(OrderRecord).where(OrderRecord.order_id == view.order_id, older).values(**columns)
             )
         if written.rowcount != 1:
             return await project(sessions, view)

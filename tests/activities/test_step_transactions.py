@@ -52,11 +52,15 @@ def kill_when_the_order_moves(monkeypatch: pytest.MonkeyPatch, status: OrderStat
     write_over = orders.write_over
 
     async def dying(
-        sessions: async_sessionmaker[AsyncSession], view: orders.OrderView, stored: orders.OrderView | None
+        sessions: async_sessionmaker[AsyncSession],
+        view: orders.OrderView,
+        stored: orders.OrderView | None,
+        *,
+        retake: bool = False,
     ) -> int:
         if view.status is status:
             raise Killed
-        return await write_over(sessions, view, stored)
+        return await write_over(sessions, view, stored, retake=retake)
 
     monkeypatch.setattr(orders, "write_over", dying)
 

@@ -68,6 +68,26 @@ async def test_a_retried_step_writes_nothing_over_its_own_committed_view(
     assert await status_changes(sessions) == [(0, "received"), (1, "paid")]
 
 
+async def test_a_retried_steps_outcome_replaces_the_one_its_killed_attempt_committed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # The first attempt polled the carrier (in transit) and committed; its worker died before it answered. The retry
+    # finds the parcel delivered, and the workflow goes on with that answer.
+    await write(sessions, moved(OrderStatus.RECEIVED, OrderStatus.SHIPPED, version=10))
+    async with one_transaction(sessions) as shared:
+        stored = await orders.stored_view(shared, "web-1001")
+        await orders.write_over(shared, moved(OrderStatus.RECEIVED, OrderStatus.SHIPPED, version=11), stored)
+    retried = moved(OrderStatus.RECEIVED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED, version=11)
+
+    async with one_transaction(sessions) as shared:
+        stored = await orders.stored_view(shared, "web-1001")
+        held = await orders.write_over(shared, retried, stored, retake=True)
+
+    assert held == 11
+    assert await orders.stored_view(sessions, "web-1001") == retried
+    assert await status_changes(sessions) == [(0, "received"), (1, "shipped"), (2, "delivered"), (3, "completed")]
+
+
 async def test_a_step_that_read_a_view_since_replaced_leaves_the_newer_one_alone(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
