@@ -52,8 +52,9 @@ class CommandTaker(Protocol):
         """What the refusal rules and replies read of the order now."""
         ...
 
-    def take(self, command: Command, payload: CommandPayload) -> None:
-        """Take an accepted command in and note it in the timeline, in the name of whoever gave it."""
+    def take(self, command: Command, payload: CommandPayload, *, by_update: bool = False) -> None:
+        """Take an accepted command in and note it in the timeline, in the name of whoever gave it; `by_update`:
+        it came as an Update, which the history holds only once the workflow task that accepts it completes."""
         ...
 
     def note_rejected(self, event: str, reason: str, by: str | None) -> None:
@@ -125,7 +126,7 @@ def _update(order: CommandTaker, command: Command) -> Callable[..., CommandAccep
         except MalformedCommand as malformed:
             # The validator let it through, so only an Update accepted by older code can get here, on replay.
             raise ApplicationError(f"{command.value}: {malformed}", non_retryable=True) from None
-        order.take(command, payload)
+        order.take(command, payload, by_update=True)
         after = order.situation()
         started = after.view.refunds[-1] if command in (Command.REFUND, Command.CANCEL) else None
         return CommandAccepted(

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.view import OrderView, TimelineEvent
     from workflows import search, steps
     from workflows.handlers import CommandRefused
-    from workflows.order_v1 import STATUS_QUERY, OrderWorkflowV1, PlaceOrder, workflow_id
+    from workflows.order_v1 import STATUS_QUERY, UPDATE_THEN_ACTIVITY, OrderWorkflowV1, PlaceOrder, workflow_id
     from workflows.search import REFUND_DEADLINE
 
 __all__ = ["STATUS_QUERY", "CommandRefused", "OrderWorkflow", "PlaceOrder", "workflow_id"]
@@ -381,6 +381,13 @@ class OrderWorkflow(OrderWorkflowV1):
         task_queue: str | None = None,
     ) -> steps.ResultT:
         """Run a step with the order's changes; apply its outcome to the view as its activity applied it."""
+        if local and self._updated and workflow.patched(UPDATE_THEN_ACTIVITY):
+            # A local activity runs within the workflow task, and the task that accepts an Update is the only
+            # record of it: a worker killed before that task completed would leave this step's write (the read
+            # model moved on, stock reserved) for a command the order never took. As an activity, the step is
+            # scheduled by that task's completion and so never runs without it.
+            local = False
+        self._updated = False
         if not local:
             self._search_as_now()
         while True:

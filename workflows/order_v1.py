@@ -66,6 +66,7 @@ STATUS_QUERY = "status"
 # Workflow patches (`workflow.patched`): behaviour changed after orders had already run with the earlier code.
 STOP_AT_NEXT_ACTIVITY = "stop-at-next-activity"
 TRACKING_BACKOFF = "tracking-backoff"
+UPDATE_THEN_ACTIVITY = "update-then-activity"
 # Refused Signals an order notes in its timeline; the rest are only logged.
 REJECTIONS_NOTED = 100
 
@@ -137,6 +138,8 @@ class OrderWorkflowV1:
         self._stopping: set[asyncio.Task[None]] = set()
         # Signals refused so far (see `note_rejected`).
         self._rejections = 0
+        # An Update was taken in since the order last wrote anything (see `workflows.order`'s `_step`).
+        self._updated = False
         handlers.register(self)
 
     # --- the order's life -------------------------------------------------------------------------------------
@@ -486,7 +489,7 @@ class OrderWorkflowV1:
                 rejected=True,
             )
 
-    def take(self, command: Command, payload: CommandPayload) -> None:
+    def take(self, command: Command, payload: CommandPayload, *, by_update: bool = False) -> None:
         """Take an accepted command in and note it in the timeline, in the name of whoever gave it.
 
         The note is written now, when the command is given, not when the order acts on it: the order's own entries
@@ -530,6 +533,7 @@ class OrderWorkflowV1:
             self._note(E.REFUND_PAID_OUT, f"{waiting.refund_id}{reference}", by=payload.by)
         else:
             raise ApplicationError(f"no handler for {command.value}", non_retryable=True)
+        self._updated = self._updated or by_update
 
     # --- refunds and cancellation: taking them in -------------------------------------------------------------
 

@@ -65,7 +65,7 @@ from workflows import new_order_digest, search
 from workflows.daily_report import SCHEDULE_ID, DailyReport, DailyReportWorkflow
 from workflows.new_order_digest import NewOrderDigest, NewOrderDigestWorkflow
 from workflows.order import STATUS_QUERY, OrderWorkflow, PlaceOrder, workflow_id
-from workflows.order_v1 import STOP_AT_NEXT_ACTIVITY, TRACKING_BACKOFF, OrderWorkflowV1
+from workflows.order_v1 import STOP_AT_NEXT_ACTIVITY, TRACKING_BACKOFF, UPDATE_THEN_ACTIVITY, OrderWorkflowV1
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 SECOND_IN_DAYS = 1 / 86_400
@@ -446,6 +446,16 @@ def expired_at_its_due_time(view: OrderView) -> bool:
     )
 
 
+async def refunded_by_update(_stage: Stage, handle: OrderHandle) -> None:
+    """A completed card order refunded whole by an Update, as the CLI and the console send it."""
+    await until(handle, lambda view: view.status is OrderStatus.COMPLETED)
+    await handle.execute_update("refund", Refund(reason="changed mind", by="sam"), result_type=CommandAccepted)
+
+
+def refunded_whole(view: OrderView) -> bool:
+    return view.status is OrderStatus.REFUNDED and len(view.refunds) == 1 and view.refunds[0].within_sla is True
+
+
 HANDED_OVER = "handed over at the counter"
 
 
@@ -551,6 +561,15 @@ STAGED_STORIES: dict[str, StagedStory] = {
         FulfilmentMode.MANUAL,
         completed_by_hand_while_picking,
         shows=completed_without_a_shipment,
+    ),
+    "refunded_by_update_order": StagedStory(
+        an_order(external_id="REC-BY-UPDATE"),
+        FulfilmentMode.AUTO,
+        refunded_by_update,
+        shows=refunded_whole,
+        refunds=1,
+        # The step after an Update runs as an activity, not a local one, so it never runs without the Update.
+        patches=(UPDATE_THEN_ACTIVITY,),
     ),
     "cash_on_delivery_order": StagedStory(
         an_order(external_id="REC-COD", method="cash_on_delivery"),

@@ -46,6 +46,8 @@ def test_histories_of_the_main_paths_are_stored() -> None:
         "unpaid_invoice_order",
         "completed_by_hand_order",
         "cash_on_delivery_order",
+        "refunded_by_update_order",
+        "refunded_by_update_order.refund-1",
     } <= names
 
 

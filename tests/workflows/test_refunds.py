@@ -283,6 +283,7 @@ async def test_malformed_payouts_sent_to_the_refund_itself_are_logged_and_a_good
     answer = await ask(handle, "refund", Refund(reason="wrong colour"))
     assert answer.refund is not None
     refund = shop.client.get_workflow_handle(answer.refund.refund_id)
+    await shop.until(handle, lambda view: any(entry.event == "refund workflow started" for entry in view.timeline))
 
     await refund.signal("refund_paid_out", "garbage")
     await refund.signal("refund_paid_out", args=[{}, {}])
