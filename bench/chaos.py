@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import sys
 import tempfile
@@ -219,7 +220,10 @@ async def refund_burst(stack: Stack, tally: Tally, started: float) -> None:
         if code == 0:
             tally.refunds_accepted += 1
         else:
-            tally.refund_refusals[err.strip().splitlines()[-1][:120] if err.strip() else f"exit {code}"] += 1
+            line = err.strip().splitlines()[-1] if err.strip() else f"exit {code}"
+            # Counted by what went wrong, not by order: "... for order web-1: Unable to ..." -> "Unable to ...".
+            reason = re.sub(r"\border \S+", "order", line.removeprefix("error: "))
+            tally.refund_refusals[reason[:100]] += 1
 
     await asyncio.gather(*(refund(order_id) for order_id in chosen))
 
