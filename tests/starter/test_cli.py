@@ -219,7 +219,7 @@ def test_oms_worker_with_an_unknown_option_is_refused_by_the_command_line(env: d
     assert "No such option: --warehose" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["order", "list"], ["report"], ["stock", "list"], ["product", "list"]])
+@pytest.mark.parametrize("args", [["order", "list"], ["stock", "list"]])
 def test_a_database_nobody_answers_at_is_one_line_naming_it_with_the_password_masked(
     args: list[str], env: dict[str, str]
 ) -> None:

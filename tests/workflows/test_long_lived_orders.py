@@ -52,13 +52,20 @@ async def test_a_backorder_of_four_months_rechecks_less_and_less_and_stock_still
 async def lost_parcels(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp: Mailbox
 ) -> AsyncIterator[Shop]:
-    """A shop whose sandbox parcels report nothing after their label, as one lost on the way."""
-    lost = settings.model_copy(update={"carrier_transit_seconds": 365 * 86_400.0, "tracking_poll_max_seconds": 3600})
+    """A shop whose sandbox parcels report nothing after their label, as one lost on the way; polls give up after
+    5 days (60 by default: the same loop, twelve times the polls and the suite's time)."""
+    lost = settings.model_copy(
+        update={
+            "carrier_transit_seconds": 365 * 86_400.0,
+            "tracking_poll_max_seconds": 3600,
+            "tracking_give_up_days": 5,
+        }
+    )
     async with open_shop(lost, sessions, smtp) as shop:
         yield shop
 
 
-async def test_a_parcel_lost_on_the_way_is_polled_for_sixty_days_then_waits_for_word_of_its_delivery(
+async def test_a_parcel_lost_on_the_way_is_polled_until_its_give_up_day_then_waits_for_word_of_its_delivery(
     lost_parcels: Shop,
 ) -> None:
     shop = lost_parcels
@@ -69,7 +76,7 @@ async def test_a_parcel_lost_on_the_way_is_polled_for_sixty_days_then_waits_for_
         handle,
         lambda view: any(entry.event == "tracking stopped" for entry in view.timeline),
         step=timedelta(days=1),
-        attempts=70,
+        attempts=10,
     )
     stopped = await events(handle)
     await shop.env.sleep(timedelta(days=200))
@@ -79,10 +86,10 @@ async def test_a_parcel_lost_on_the_way_is_polled_for_sixty_days_then_waits_for_
 
     [entry] = [entry for entry in view.timeline if entry.event == "tracking stopped"]
     assert entry.detail == (
-        "not delivered after 60 days; a delivery event from the carrier or an operator completes the order"
+        "not delivered after 5 days; a delivery event from the carrier or an operator completes the order"
     )
-    # 60 days of hourly polls is some 16,000 events, a third of what a history holds; 200 days more add none.
-    assert stopped < HISTORY_LIMIT // 2, stopped
+    # Five days of polls backing off to hourly: some 130 polls; 200 days more add no event at all.
+    assert stopped < HISTORY_LIMIT // 20, stopped
     assert later == stopped
     assert final.shipment is not None
     assert final.shipment.delivered_at is not None
