@@ -31,7 +31,6 @@ from domain.refund import (
     Refund,
     RefundItem,
     RefundKind,
-    RefundLine,
     RefundPaidOut,
     RefundState,
     RefundView,
@@ -39,6 +38,7 @@ from domain.refund import (
 from domain.status import OrderStatus
 from domain.view import OrderView, PaymentState
 from tests.activities.fixtures_views import PLACED_AT, placed_order, shipped_with, view_of
+from tests.unit.test_actions import a_refund as refund_of_a_mug
 
 S = OrderStatus
 C = Command
@@ -80,19 +80,8 @@ def order_in(
 def a_refund(
     kind: RefundKind = RefundKind.REFUND, *, state: RefundState = RefundState.RUNNING, needs_payout: bool = False
 ) -> RefundView:
-    return RefundView(
-        refund_id="refund-web-1001",
-        kind=kind,
-        reason="chipped",
-        lines=[RefundLine(sku="MUG-BLUE", quantity=1, unit_price=Money.of("12.50", "EUR"))],
-        shipping=Money.of("0", "EUR"),
-        amount=Money.of("12.50", "EUR"),
-        method=PaymentMethod.BANK_TRANSFER if needs_payout else PaymentMethod.CARD,
-        needs_payout=needs_payout,
-        requested_at=PLACED_AT,
-        deadline=PLACED_AT + timedelta(days=7),
-        state=state,
-    )
+    """The console tests' refund of one blue mug, of `kind`."""
+    return refund_of_a_mug(state, needs_payout=needs_payout).model_copy(update={"kind": kind})
 
 
 def completed_order(
